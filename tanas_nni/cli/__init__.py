@@ -1,0 +1,61 @@
+"""The ``tanas`` command.
+
+Each module in this package adds its subcommands with ``register(subparsers)``; modules are discovered, so a stage's
+commands live next to nothing but themselves. A handler returns an exit code (or None for 0). User errors
+(:class:`~tanas_nni.errors.TanasError`) print one line and exit 2; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+import warnings
+
+from ..errors import EXIT_USAGE, TanasError
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own errors: one line, exit 2, like ours
+        self.exit(EXIT_USAGE, f"tanas: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tanas", description="Task-Aware Neural Architecture Search for NNI 3.0.")
+    from .. import __version__
+    parser.add_argument("--version", action="version", version=f"tanas-nni {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        if not mod.startswith("_"):
+            importlib.import_module(f"{__name__}.{mod}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.handler(args)
+    except TanasError as e:
+        print(f"tanas: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("tanas: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+def add_common(p: argparse.ArgumentParser, dictionary: bool = True, data: bool = True) -> None:
+    """Options most commands share: where the dictionary and the data are."""
+    if dictionary:
+        p.add_argument("--dictionary", "-d", metavar="DIR", default=os.environ.get("TANAS_DICTIONARY", "runs/dictionary"),
+                       help="dictionary directory (default: $TANAS_DICTIONARY or runs/dictionary)")
+    if data:
+        p.add_argument("--data-dir", metavar="DIR", default=None,
+                       help="data root (default: $TANAS_DATA_DIR, else ~/.cache/tanas-nni/datasets)")

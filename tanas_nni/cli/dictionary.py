@@ -1,0 +1,79 @@
+"""``tanas dictionary build|list|show``."""
+from __future__ import annotations
+
+import json
+
+from . import add_common
+
+
+def register(sub) -> None:
+    p = sub.add_parser("dictionary", help="build and inspect the dictionary of base tasks",
+                       description="Build and inspect the dictionary of base tasks.")
+    dsub = p.add_subparsers(dest="action", metavar="ACTION")
+    dsub.required = True
+
+    b = dsub.add_parser("build", help="train the representative network of every base task in a config",
+                        description="Train the representative network of every base task listed in CONFIG and store "
+                                    "it. Resumable: finished entries are skipped, corrupt ones rebuilt.")
+    b.add_argument("config", help="dictionary config YAML (see configs/dictionary.yml)")
+    b.add_argument("--dictionary", "-d", metavar="DIR", default=None, help="override the config's dictionary directory")
+    b.add_argument("--data-dir", metavar="DIR", default=None, help="override the config's data root")
+    b.add_argument("--force", action="store_true", help="rebuild entries that exist already")
+    b.set_defaults(handler=_build)
+
+    ls = dsub.add_parser("list", help="one line per entry", description="List the dictionary's entries.")
+    add_common(ls, data=False)
+    ls.set_defaults(handler=_list)
+
+    sh = dsub.add_parser("show", help="print one entry", description="Print one entry's metadata as JSON.")
+    sh.add_argument("task", help="task id, e.g. mnist:3-vs-rest")
+    add_common(sh, data=False)
+    sh.set_defaults(handler=_show)
+
+
+def _build(args) -> int:
+    from ..dictionary import build_dictionary, load_dictionary_config
+
+    cfg = load_dictionary_config(args.config, {"dictionary": args.dictionary, "data_dir": args.data_dir})
+    build_dictionary(cfg, force=args.force)
+    return 0
+
+
+def _list(args) -> int:
+    from ..dictionary import CorruptEntryError, DictionaryStore
+    from ..errors import TanasError
+
+    store = DictionaryStore.open(args.dictionary)
+    ids = store.task_ids()
+    if not ids:
+        print(f"dictionary {store.root} has no entries")
+        return 0
+    rows, bad = [], 0
+    for t in ids:
+        try:
+            e = store.get(t)
+        except CorruptEntryError as err:
+            rows.append((t, "CORRUPT", "", "", "", str(err).split(": ", 1)[-1]))
+            bad += 1
+            continue
+        arch = e.architecture
+        rows.append((t, f"{e.metrics.get('test_acc', float('nan')):.2%}", f"{e.metrics.get('val_acc', float('nan')):.2%}",
+                     str(e.meta.get("seed")), e.meta.get("data_fingerprint", ""),
+                     "yes" if arch else "-"))
+    head = ("task", "test acc", "val acc", "seed", "data fingerprint", "architecture")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    for r in [head] + rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    print(f"{len(ids)} entries in {store.root}" + (f"; {bad} corrupt (rerun `tanas dictionary build` to rebuild)" if bad else ""))
+    return 1 if bad else 0
+
+
+def _show(args) -> int:
+    from ..data import TaskSpec
+    from ..dictionary import DictionaryStore
+
+    store = DictionaryStore.open(args.dictionary)
+    entry = store.get(str(TaskSpec.parse(args.task)))
+    meta = {k: v for k, v in entry.meta.items() if k != "history"}
+    print(json.dumps(meta, indent=2, sort_keys=True))
+    return 0

@@ -1,0 +1,168 @@
+"""Typed configuration: one dataclass per stage, validated once, with one-line errors.
+
+YAML files and CLI flags are thin layers over these dataclasses. :func:`from_dict` checks unknown keys, types and ranges and
+names the offending field (``training.epochs``) and the file it came from. It is written here rather than taken from a
+validation library because the project needs exactly this: dataclasses as the single source of truth, and errors that fit
+on one line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from .errors import TanasError
+
+T = TypeVar("T")
+
+__all__ = ["from_dict", "to_dict", "load_yaml", "check_range", "config_hash"]
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping, with one-line errors for a missing, unreadable or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise TanasError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise TanasError(f"{path}: malformed YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise TanasError(f"{path}: cannot read config: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise TanasError(f"{path}: the config must be a YAML mapping (key: value), got {type(data).__name__}")
+    return data
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, where)
+            except TanasError as e:
+                errors.append(str(e))
+        raise TanasError(errors[0] if len(errors) == 1 else f"{where}: expected {_type_name(tp)}, got {value!r}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise TanasError(f"{where}: must be one of {', '.join(map(str, args))}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if origin in (list, tuple) or tp in (list, tuple):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise TanasError(f"{where}: expected a list, got {value!r}")
+        item = args[0] if args else Any
+        out = [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if (origin is tuple or tp is tuple) else out
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise TanasError(f"{where}: expected a mapping, got {value!r}")
+        kt, vt = args if args else (Any, Any)
+        return {_convert(k, kt, f"{where}"): _convert(v, vt, f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise TanasError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TanasError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            # YAML reads "1e-3" (no dot) as a string; accept numeric strings for floats.
+            if isinstance(value, str):
+                try:
+                    return float(value)
+                except ValueError:
+                    pass
+            raise TanasError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise TanasError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
+    """Build dataclass ``cls`` from a mapping, refusing unknown keys and wrong types; ``where`` prefixes error messages."""
+    if isinstance(data, cls):
+        return data
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise TanasError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise TanasError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(fields)})")
+    kwargs = {}
+    for name, f in fields.items():
+        sub = f"{where}.{name}" if where else name
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], sub)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+            raise TanasError(f"{where}: missing required key {name!r}")
+    try:
+        obj = cls(**kwargs)
+    except TanasError as e:
+        msg = str(e)
+        raise TanasError(msg if msg.startswith(where) else f"{where}.{msg}") from None
+    return obj
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain JSON/YAML-ready form of a (nested) config dataclass."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def check_range(name: str, value: float | int | None, lo: float | None = None, hi: float | None = None,
+                lo_open: bool = False) -> None:
+    """Raise a one-line error if ``value`` lies outside [lo, hi] (or (lo, hi] with ``lo_open``)."""
+    if value is None:
+        return
+    if lo is not None and (value <= lo if lo_open else value < lo):
+        raise TanasError(f"{name}: must be {'>' if lo_open else '>='} {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise TanasError(f"{name}: must be <= {hi}, got {value}")
+
+
+def config_hash(obj: Any, length: int = 12) -> str:
+    """Stable short hash of a config (dataclass or plain data), used as a cache key."""
+    import hashlib
+
+    text = json.dumps(to_dict(obj), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]

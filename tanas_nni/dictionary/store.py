@@ -1,0 +1,340 @@
+"""The dictionary on disk: one self-contained, checksummed directory per base task.
+
+Layout::
+
+    <root>/dictionary.json              format version (written once)
+    <root>/entries/<slug>/entry.json    task spec, network, metrics, seed, versions, data fingerprint, architecture,
+                                        sha256 of every file and of the entry itself
+    <root>/entries/<slug>/weights.pt    the representative network's state dict
+    <root>/cache/<namespace>/<key>.json derived results (distances), keyed by everything they depend on
+
+There is no shared index to read-modify-write: an entry is written into a temporary directory beside its final place and
+installed with one ``rename``, so two processes building into the same dictionary cannot corrupt it, and a killed writer
+leaves only a ``.tmp-*`` directory that is ignored and cleaned up. Reading an entry verifies its checksums.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from ..errors import TanasError
+
+__all__ = ["DictionaryStore", "Entry", "CorruptEntryError", "library_versions", "atomic_write_text", "sha256_file"]
+
+FORMAT = 1
+
+
+class CorruptEntryError(TanasError):
+    """An entry whose files do not match their checksums."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def library_versions() -> dict[str, str]:
+    import nni
+    import numpy
+    import torchvision
+
+    from .. import __version__
+    return {"python": sys.version.split()[0], "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "nni": nni.__version__, "numpy": numpy.__version__, "tanas_nni": __version__}
+
+
+def _canonical(meta: dict) -> bytes:
+    body = {k: v for k, v in meta.items() if k != "checksum"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def task_slug(task_id: str) -> str:
+    """Directory name for a task id (``mnist:3-vs-rest`` -> ``mnist__3-vs-rest``)."""
+    return task_id.replace(":", "__").replace("+", "_")
+
+
+@dataclass
+class Entry:
+    """One base task of the dictionary, as read (and verified) from disk."""
+
+    path: Path
+    meta: dict = field(repr=False)
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    @property
+    def metrics(self) -> dict:
+        return self.meta.get("metrics", {})
+
+    @property
+    def architecture(self) -> dict | None:
+        """The best architecture known for this task and its score (``{"arch": ..., "score": ...}``), if any."""
+        return self.meta.get("architecture")
+
+    @property
+    def checksum(self) -> str:
+        return self.meta["checksum"]
+
+    def load_network(self, map_location: str | torch.device = "cpu") -> torch.nn.Module:
+        """The trained representative network, in eval mode."""
+        from ..models import build_network
+
+        net = self.meta["network"]
+        model = build_network(net["name"], num_classes=self.meta["num_classes"], input_shape=self.meta["input_shape"],
+                              **net.get("kwargs", {}))
+        try:
+            state = torch.load(self.path / "weights.pt", map_location=map_location, weights_only=True)
+            model.load_state_dict(state)
+        except Exception as e:  # a file that passed its checksum but does not fit the network
+            raise CorruptEntryError(f"dictionary entry {self.task}: weights.pt does not load ({e})") from None
+        return model.eval()
+
+
+class DictionaryStore:
+    """A dictionary directory. Create it with :meth:`open` (``create=True`` to make a new one)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser()
+
+    # ---------------------------------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, root: str | Path, create: bool = False) -> "DictionaryStore":
+        store = cls(root)
+        marker = store.root / "dictionary.json"
+        if marker.is_file():
+            try:
+                fmt = json.loads(marker.read_text()).get("format")
+            except (OSError, ValueError) as e:
+                raise TanasError(f"{marker}: unreadable dictionary marker ({e})") from None
+            if fmt != FORMAT:
+                raise TanasError(f"{store.root}: dictionary format {fmt} is not supported (expected {FORMAT})")
+            return store
+        if not create:
+            if store.root.exists():
+                raise TanasError(f"{store.root} is not a tanas dictionary (no dictionary.json); build one with "
+                                 f"`tanas dictionary build <config.yml>`")
+            raise TanasError(f"dictionary {store.root} does not exist; build it with `tanas dictionary build <config.yml>`")
+        try:
+            (store.root / "entries").mkdir(parents=True, exist_ok=True)
+            if not os.access(store.root, os.W_OK):
+                raise PermissionError(f"no write permission for {store.root}")
+            if not marker.exists():
+                atomic_write_text(marker, json.dumps({"format": FORMAT}) + "\n")
+        except OSError as e:
+            raise TanasError(f"cannot create dictionary at {store.root}: {e.strerror or e}") from None
+        return store
+
+    def check_writable(self) -> None:
+        if not os.access(self.root / "entries", os.W_OK):
+            raise TanasError(f"dictionary {self.root} is not writable; choose another directory or fix its permissions")
+
+    # ---------------------------------------------------------------------------------------------------------------
+    def entry_dir(self, task_id: str) -> Path:
+        return self.root / "entries" / task_slug(task_id)
+
+    def task_ids(self) -> list[str]:
+        """Ids of the installed entries (not verified), in sorted order."""
+        out = []
+        for d in sorted((self.root / "entries").glob("*")):
+            if d.name.startswith(".") or not d.is_dir():
+                continue
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                out.append(json.loads((d / "entry.json").read_text())["task"])
+                continue
+            out.append(d.name.replace("__", ":"))
+        return out
+
+    def has(self, task_id: str) -> bool:
+        try:
+            self.get(task_id)
+            return True
+        except CorruptEntryError:
+            return False
+        except TanasError:
+            return False
+
+    def get(self, task_id: str, verify: bool = True) -> Entry:
+        """Read one entry; raises :class:`CorruptEntryError` naming the entry when a checksum does not match."""
+        d = self.entry_dir(task_id)
+        meta_path = d / "entry.json"
+        if not meta_path.is_file():
+            raise TanasError(f"task {task_id!r} is not in dictionary {self.root} "
+                             f"(it has: {', '.join(self.task_ids()) or 'no entries'})")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError) as e:
+            raise CorruptEntryError(f"dictionary entry {task_id}: entry.json is unreadable ({e})") from None
+        if verify:
+            if not isinstance(meta, dict) or meta.get("checksum") != sha256_bytes(_canonical(meta)):
+                raise CorruptEntryError(f"dictionary entry {task_id}: entry.json does not match its checksum")
+            for name, info in meta.get("files", {}).items():
+                f = d / name
+                if not f.is_file():
+                    raise CorruptEntryError(f"dictionary entry {task_id}: {name} is missing")
+                if f.stat().st_size != info["bytes"] or sha256_file(f) != info["sha256"]:
+                    raise CorruptEntryError(f"dictionary entry {task_id}: {name} does not match its checksum "
+                                            f"(truncated or altered)")
+        return Entry(d, meta)
+
+    def entries(self, verify: bool = True) -> list[Entry]:
+        return [self.get(t, verify) for t in self.task_ids()]
+
+    # ---------------------------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """An exclusive advisory lock (``fcntl.flock``) on ``<root>/locks/<name>``, released when the holder exits or dies."""
+        path = self.root / "locks" / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def put(self, task_id: str, meta: dict, state_dict: dict[str, Any] | None = None,
+            files: dict[str, bytes] | None = None) -> Entry:
+        """Install an entry atomically: everything is written to a temporary directory, then renamed into place.
+
+        ``meta`` holds the entry's fields; ``task``, ``files``, ``created`` and ``checksum`` are filled in here.
+        Files not given (``state_dict=None``) are carried over from the existing entry, so updating the metadata of an
+        entry (adding its architecture) rewrites it whole and atomically.
+        """
+        final = self.entry_dir(task_id)
+        self.check_writable()
+        with self.lock(task_slug(task_id)):
+            blobs: dict[str, bytes] = dict(files or {})
+            if state_dict is not None:
+                buf = io.BytesIO()
+                torch.save(state_dict, buf)
+                blobs["weights.pt"] = buf.getvalue()
+            old = None
+            if final.exists():
+                with contextlib.suppress(TanasError):
+                    old = self.get(task_id)
+            if old is not None:
+                for name in old.meta.get("files", {}):
+                    if name not in blobs:
+                        blobs[name] = (old.path / name).read_bytes()
+            meta = dict(meta)
+            meta.update(task=task_id, format=FORMAT,
+                        files={n: {"sha256": sha256_bytes(b), "bytes": len(b)} for n, b in sorted(blobs.items())})
+            meta.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+            meta["checksum"] = sha256_bytes(_canonical(meta))
+            tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".tmp-{final.name}."))
+            try:
+                for name, data in blobs.items():
+                    with open(tmp / name, "wb") as f:
+                        f.write(data)
+                        f.flush()
+                        os.fsync(f.fileno())
+                with open(tmp / "entry.json", "w") as f:
+                    json.dump(meta, f, indent=2, sort_keys=True)
+                    f.write("\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                _fsync_dir(tmp)
+                if final.exists():
+                    # rename() cannot replace a non-empty directory: move the old one aside first. The lock keeps other
+                    # writers out; a reader in between sees "missing", never a half-written entry.
+                    trash = final.parent / f".old-{final.name}.{os.getpid()}"
+                    os.rename(final, trash)
+                    os.rename(tmp, final)
+                    shutil.rmtree(trash, ignore_errors=True)
+                else:
+                    os.rename(tmp, final)
+                _fsync_dir(final.parent)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        return self.get(task_id)
+
+    def update(self, task_id: str, **fields) -> Entry:
+        """Rewrite an entry's metadata with ``fields`` changed (e.g. ``architecture=...``), keeping its files."""
+        entry = self.get(task_id)
+        meta = {k: v for k, v in entry.meta.items() if k not in ("checksum", "files")}
+        meta.update(fields)
+        return self.put(task_id, meta)
+
+    def remove(self, task_id: str) -> None:
+        d = self.entry_dir(task_id)
+        if d.exists():
+            trash = d.parent / f".old-{d.name}.{os.getpid()}"
+            os.rename(d, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def clean_tmp(self) -> int:
+        """Remove what killed writers left behind (``.tmp-*``/``.old-*`` directories); returns how many."""
+        n = 0
+        for d in (self.root / "entries").glob(".*"):
+            if d.name.startswith((".tmp-", ".old-")):
+                shutil.rmtree(d, ignore_errors=True)
+                n += 1
+        return n
+
+    # ---------------------------------------------------------------------------------------------------------------
+    # Cache of derived results (distances, ...): one JSON file per key, written atomically.
+    def cache_path(self, namespace: str, key: str) -> Path:
+        return self.root / "cache" / namespace / f"{key}.json"
+
+    def cache_get(self, namespace: str, key: str) -> Any | None:
+        path = self.cache_path(namespace, key)
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            warnings.warn(f"ignoring unreadable cache file {path}")
+            return None
+
+    def cache_put(self, namespace: str, key: str, value: Any) -> None:
+        atomic_write_text(self.cache_path(namespace, key), json.dumps(value, indent=1, sort_keys=True) + "\n")
