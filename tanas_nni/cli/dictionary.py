@@ -64,8 +64,14 @@ def _list(args) -> int:
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     for r in [head] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
-    print(f"{len(ids)} entries in {store.root}" + (f"; {bad} corrupt (rerun `tanas dictionary build` to rebuild)" if bad else ""))
-    return 1 if bad else 0
+    print(f"{len(ids)} entries in {store.root}")
+    if bad:
+        import sys
+        print(f"tanas: error: {bad} corrupt entr{'y' if bad == 1 else 'ies'} in {store.root}; rerun "
+              f"`tanas dictionary build <config.yml>` to rebuild {'it' if bad == 1 else 'them'}", file=sys.stderr)
+        from ..errors import EXIT_USAGE
+        return EXIT_USAGE
+    return 0
 
 
 def _show(args) -> int:

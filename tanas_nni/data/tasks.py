@@ -24,12 +24,14 @@ import numpy as np
 import torch
 
 from ..errors import TanasError
-from .datasets import ImagePools, download_quickdraw, load_dataset, resolve_data_dir, slug
+from .datasets import (FASHION_CLASSES, MNIST_CLASSES, ImagePools, download_quickdraw, load_dataset, resolve_data_dir,
+                       slug)
 
 __all__ = ["TaskSpec", "TaskData", "SplitSizes", "load_task"]
 
 Kind = Literal["one-vs-rest", "subset", "all"]
 SPLITS = ("train", "val", "test")
+STATIC_CLASSES = {"mnist": MNIST_CLASSES, "fashion-mnist": FASHION_CLASSES}
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,26 @@ class TaskSpec:
 
     @classmethod
     def parse(cls, task_id: str) -> "TaskSpec":
+        """Parse a task id. Classes of datasets whose class list is fixed (MNIST, Fashion-MNIST) are checked and put in
+        canonical form here (``fashion-mnist:1-vs-rest`` -> ``fashion-mnist:trouser-vs-rest``); others when loaded."""
+        spec = cls._parse(task_id)
+        static = STATIC_CLASSES.get(spec.dataset)
+        if static and spec.classes:
+            names = []
+            for c in spec.classes:
+                if c in static:
+                    names.append(c)
+                elif c.isdigit() and int(c) < len(static):
+                    names.append(static[int(c)])
+                else:
+                    raise TanasError(f"unknown class {c!r} in dataset {spec.dataset!r} (classes: {', '.join(static)})")
+            if len(set(names)) != len(names):
+                raise TanasError(f"task id {task_id!r}: a class is named twice")
+            spec = dataclasses.replace(spec, classes=tuple(names))
+        return spec
+
+    @classmethod
+    def _parse(cls, task_id: str) -> "TaskSpec":
         if not isinstance(task_id, str) or ":" not in task_id:
             raise TanasError(f"task id {task_id!r} must look like 'mnist:3-vs-rest', 'quickdraw:cat+dog' or 'mnist:all'")
         dataset, _, rest = task_id.strip().partition(":")
@@ -200,7 +222,7 @@ def load_task(task: str | TaskSpec, data_dir=None, seed: int = 0, sizes: SplitSi
     max_per_class
         Read at most this many rows per class from the dataset files (for very large Quick, Draw! files).
     """
-    spec = TaskSpec.parse(task) if isinstance(task, str) else task
+    spec = task if isinstance(task, TaskSpec) else TaskSpec.parse(task)
     pools = load_dataset(spec.dataset, data_dir, max_per_class)
     try:
         spec = spec.canonical(pools)

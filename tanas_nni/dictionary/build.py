@@ -20,7 +20,7 @@ from ..data import SplitSizes, TaskSpec, load_task, register_dataset
 from ..data.datasets import slug
 from ..errors import TanasError
 from ..models import build_network
-from ..training import TrainConfig, fit
+from ..training import TrainConfig, fit, seed_everything
 from .store import CorruptEntryError, DictionaryStore, Entry, library_versions
 
 __all__ = ["DictionaryConfig", "load_dictionary_config", "build_dictionary", "build_entry", "DEFAULT_TASKS"]
@@ -128,6 +128,7 @@ def build_entry(store: DictionaryStore, task_id: str, cfg: DictionaryConfig,
                 on_epoch: Callable[[int, dict], None] | None = None) -> Entry:
     """Train and install the entry for one task (overwriting what is there)."""
     data = load_task(task_id, cfg.data_dir, seed=cfg.seed, sizes=cfg.samples.sizes(), max_per_class=cfg.max_per_class)
+    seed_everything(cfg.seed)  # the initial weights depend on the seed alone, not on what ran before in this process
     model = build_network(cfg.network.name, data.num_classes, data.input_shape, **cfg.network.kwargs())
     result = fit(model, data, cfg.training, seed=cfg.seed, device=_device(), stage="dictionary build",
                  on_epoch=on_epoch)
