@@ -1,0 +1,115 @@
+"""Drive ``nnictl`` experiments from Python: start, wait, read trials over NNI's REST API, stop.
+
+Used by the tests, the benchmark and ``tanas report`` (which reads a finished experiment's trials). It goes through the
+same ``nnictl create`` a user types, so what it checks is what users get.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ..errors import TanasError
+
+__all__ = ["free_port", "nnictl", "start", "wait", "trials", "status", "stop"]
+
+
+def nnictl() -> str:
+    """The nnictl of this Python environment (beside ``sys.executable``), else the one on PATH."""
+    here = Path(sys.executable).parent / "nnictl"
+    found = str(here) if here.exists() else shutil.which("nnictl")
+    if not found:
+        raise TanasError("nnictl not found; install tanas-nni (it depends on nni) in this environment")
+    return found
+
+
+def free_port(lo: int = 8150, hi: int = 8199) -> int:
+    for port in range(lo, hi + 1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise TanasError(f"no free port in {lo}-{hi}")
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    # Trials run `python3 -m tanas_nni...`: make sure it is this environment's python.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def start(config: str | Path, port: int, timeout: float = 120) -> str:
+    """``nnictl create --config <config> --port <port>``; returns the experiment id."""
+    r = subprocess.run([nnictl(), "create", "--config", str(config), "--port", str(port)], capture_output=True,
+                       text=True, env=_env(), timeout=timeout, stdin=subprocess.DEVNULL)
+    m = re.search(r"ID:\s*(\w+)", r.stdout) or re.search(r"experiment id.*?(\w{8})", r.stdout, re.I)
+    if r.returncode != 0 or not m:
+        raise TanasError(f"nnictl create failed ({r.returncode}): {(r.stdout + r.stderr).strip()[-500:]}")
+    return m.group(1)
+
+
+def _get(port: int, path: str):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/{path}", timeout=10) as resp:
+        return json.loads(resp.read().decode())
+
+
+def status(port: int) -> str:
+    return _get(port, "check-status")["status"]
+
+
+def trials(port: int) -> list[dict]:
+    """Every trial with its parameters, status and final metric (decoded)."""
+    out = []
+    for t in _get(port, "trial-jobs"):
+        final = None
+        for m in t.get("finalMetricData", []) or []:
+            final = json.loads(m["data"])
+            if isinstance(final, str):
+                final = json.loads(final)
+        params = t.get("hyperParameters", [])
+        hp = json.loads(params[0]).get("parameters", {}) if params else {}
+        out.append({"id": t["trialJobId"], "status": t["status"], "parameters": hp, "final": final})
+    return out
+
+
+def intermediate(port: int, trial_id: str) -> list:
+    data = _get(port, f"metric-data/{trial_id}")
+    return [json.loads(json.loads(m["data"])) if isinstance(json.loads(m["data"]), str) else json.loads(m["data"])
+            for m in data if m["type"] == "PERIODICAL"]
+
+
+def wait(port: int, timeout: float = 600, poll: float = 2.0) -> str:
+    """Wait until the experiment is DONE/STOPPED/ERROR or ``timeout`` seconds pass; returns the last status."""
+    deadline = time.time() + timeout
+    st = "UNKNOWN"
+    while time.time() < deadline:
+        try:
+            st = status(port)
+        except (urllib.error.URLError, OSError, ValueError):
+            st = "UNREACHABLE"
+        if st in ("DONE", "STOPPED", "ERROR", "NO_MORE_TRIAL"):
+            if st == "NO_MORE_TRIAL":
+                # NO_MORE_TRIAL: the tuner is exhausted, trials may still run
+                ts = trials(port)
+                if ts and all(t["status"] not in ("RUNNING", "WAITING") for t in ts):
+                    return st
+            else:
+                return st
+        time.sleep(poll)
+    return st
+
+
+def stop(experiment_id: str, timeout: float = 60) -> None:
+    subprocess.run([nnictl(), "stop", experiment_id], capture_output=True, text=True, env=_env(), timeout=timeout,
+                   stdin=subprocess.DEVNULL)

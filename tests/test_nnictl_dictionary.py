@@ -1,0 +1,47 @@
+"""The NNI way: `nnictl create --config experiments/dictionary.yml` builds the same dictionary, one trial per task."""
+from __future__ import annotations
+
+import yaml
+
+from tanas_nni.dictionary import DictionaryStore
+from tanas_nni.experiment import nnictl
+from tests.conftest import REPO
+
+
+def test_nnictl_dictionary_experiment(tmp_path, data_dir):
+    # A tiny budget of the shipped experiment: same trial command and tuner, two tasks, one of them bad.
+    stage = tmp_path / "dictionary.yml"
+    stage.write_text(yaml.safe_dump({
+        "dictionary": str(tmp_path / "dict"), "data_dir": str(data_dir), "tasks": ["mnist:0-vs-rest"],
+        "samples": {"train": 400, "val": 200, "test": 200}, "network": {"width": 8, "features": 32},
+        "training": {"epochs": 2, "batch_size": 64}, "threads": 1}))
+    exp = yaml.safe_load((REPO / "experiments" / "dictionary.yml").read_text())
+    exp["searchSpace"]["task"]["_value"] = ["mnist:0-vs-rest", "fashion-mnist:trouser-vs-rest", "mnist:sock-vs-rest"]
+    exp["trialCommand"] = exp["trialCommand"].replace("configs/dictionary.yml", str(stage))
+    exp["trialCodeDirectory"] = str(REPO)
+    exp["maxTrialNumber"] = 3
+    exp["experimentWorkingDirectory"] = str(tmp_path / "nni")
+    cfg = tmp_path / "exp.yml"
+    cfg.write_text(yaml.safe_dump(exp))
+
+    port = nnictl.free_port()
+    exp_id = nnictl.start(cfg, port)
+    try:
+        nnictl.wait(port, timeout=240)
+        trials = {t["parameters"]["task"]: t for t in nnictl.trials(port)}
+        curve = nnictl.intermediate(port, trials["mnist:0-vs-rest"]["id"])
+    finally:
+        nnictl.stop(exp_id)
+    assert trials["mnist:0-vs-rest"]["status"] == "SUCCEEDED"
+    assert trials["fashion-mnist:trouser-vs-rest"]["status"] == "SUCCEEDED"
+    # a bad task fails its own trial, and the experiment goes on with the others
+    assert trials["mnist:sock-vs-rest"]["status"] == "FAILED"
+    assert len(curve) == 2 and "val_acc" in curve[0]
+
+    store = DictionaryStore.open(tmp_path / "dict")
+    assert store.task_ids() == ["fashion-mnist:trouser-vs-rest", "mnist:0-vs-rest"]
+    for task, t in trials.items():
+        if t["status"] == "SUCCEEDED":
+            entry = store.get(task)
+            assert t["final"]["test_acc"] == entry.metrics["test_acc"] > 0.5
+            assert t["final"]["data_fingerprint"] == entry.meta["data_fingerprint"]
