@@ -31,7 +31,7 @@ def test_nnictl_dictionary_experiment(tmp_path, data_dir):
         trials = {t["parameters"]["task"]: t for t in nnictl.trials(port)}
         curve = nnictl.intermediate(port, trials["mnist:0-vs-rest"]["id"])
     finally:
-        nnictl.stop(exp_id)
+        nnictl.stop(exp_id, port)
     assert trials["mnist:0-vs-rest"]["status"] == "SUCCEEDED"
     assert trials["fashion-mnist:trouser-vs-rest"]["status"] == "SUCCEEDED"
     # a bad task fails its own trial, and the experiment goes on with the others

@@ -33,9 +33,13 @@ def nnictl() -> str:
 
 def free_port(lo: int = 8150, hi: int = 8199) -> int:
     for port in range(lo, hi + 1):
+        with socket.socket() as probe:  # something listening (on any address) answers a connect
+            probe.settimeout(0.2)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                continue
         with socket.socket() as s:
             try:
-                s.bind(("127.0.0.1", port))
+                s.bind(("0.0.0.0", port))
             except OSError:
                 continue
             return port
@@ -53,7 +57,8 @@ def start(config: str | Path, port: int, timeout: float = 120) -> str:
     """``nnictl create --config <config> --port <port>``; returns the experiment id."""
     r = subprocess.run([nnictl(), "create", "--config", str(config), "--port", str(port)], capture_output=True,
                        text=True, env=_env(), timeout=timeout, stdin=subprocess.DEVNULL)
-    m = re.search(r"ID:\s*(\w+)", r.stdout) or re.search(r"experiment id.*?(\w{8})", r.stdout, re.I)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", r.stdout)  # nnictl colours its output
+    m = re.search(r"ID:\s*(\w+)", out)
     if r.returncode != 0 or not m:
         raise TanasError(f"nnictl create failed ({r.returncode}): {(r.stdout + r.stderr).strip()[-500:]}")
     return m.group(1)
@@ -110,6 +115,25 @@ def wait(port: int, timeout: float = 600, poll: float = 2.0) -> str:
     return st
 
 
-def stop(experiment_id: str, timeout: float = 60) -> None:
-    subprocess.run([nnictl(), "stop", experiment_id], capture_output=True, text=True, env=_env(), timeout=timeout,
-                   stdin=subprocess.DEVNULL)
+def _answers(port: int) -> bool:
+    try:
+        status(port)
+        return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def stop(experiment_id: str, port: int | None = None, timeout: float = 60) -> None:
+    """``nnictl stop <id>``, repeated until the experiment's REST server is gone (a stop issued in the instant the
+    experiment turns DONE can be lost)."""
+    deadline = time.time() + timeout
+    while True:
+        subprocess.run([nnictl(), "stop", experiment_id], capture_output=True, text=True, env=_env(),
+                       timeout=max(5.0, deadline - time.time()), stdin=subprocess.DEVNULL)
+        for _ in range(10):
+            if port is None or not _answers(port):
+                return
+            time.sleep(0.5)
+        if time.time() > deadline:
+            raise TanasError(f"experiment {experiment_id} on port {port} did not stop; stop it with `nnictl stop "
+                             f"{experiment_id}`")
