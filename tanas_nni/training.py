@@ -20,7 +20,8 @@ from torch import nn
 from .config import check_range
 from .errors import NumericalError
 
-__all__ = ["TrainConfig", "fit", "evaluate", "random_shift", "seed_everything", "check_finite", "count_parameters"]
+__all__ = ["TrainConfig", "fit", "evaluate", "random_shift", "seed_everything", "check_finite", "count_parameters",
+           "recalibrate_bn"]
 
 
 @dataclass
@@ -29,6 +30,11 @@ class TrainConfig:
 
     Defaults: AdamW (lr 3e-3, weight decay 5e-4) with a one-cycle schedule, batch 128, random shifts of up to ±2 px, and the
     weights of the epoch with the best validation accuracy kept (chosen on validation, never on test).
+
+    ``bn_recalibration``: before each evaluation, batch-norm statistics are recomputed for the current weights from this
+    many training images (0: off). With few steps per epoch the running averages lag weights that a one-cycle schedule
+    changes fast, and a network that trains well can evaluate at chance; recomputing costs one forward pass over these
+    images (about a tenth of an epoch on 4,200 images).
     """
 
     epochs: int = 10
@@ -39,6 +45,7 @@ class TrainConfig:
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
     shift: int = 2
     keep_best: bool = True
+    bn_recalibration: int = 1024
 
     def __post_init__(self):
         check_range("epochs", self.epochs, 1)
@@ -46,6 +53,7 @@ class TrainConfig:
         check_range("lr", self.lr, 0, lo_open=True)
         check_range("weight_decay", self.weight_decay, 0)
         check_range("shift", self.shift, 0, 8)
+        check_range("bn_recalibration", self.bn_recalibration, 0)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -73,6 +81,17 @@ def random_shift(x: torch.Tensor, pixels: int, generator: torch.Generator) -> to
     idx_n = torch.arange(n)[:, None, None]
     # Index a channels-last view so that the gathered (n, h, w) block keeps its channels together.
     return padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, x: torch.Tensor, images: int = 1024, batch_size: int = 256) -> None:
+    """Recompute every batch-norm layer's running statistics for the current weights from ``x[:images]``
+    (torch's :func:`~torch.optim.swa_utils.update_bn`: a cumulative average over the batches, model mode restored)."""
+    if images <= 0 or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return
+    device = next(model.parameters()).device
+    batches = [x[i:i + batch_size].to(device) for i in range(0, min(images, len(x)), batch_size)]
+    torch.optim.swa_utils.update_bn(batches, model)
 
 
 def check_finite(loss: torch.Tensor, stage: str, task: str, step: int) -> None:
@@ -146,6 +165,7 @@ def fit(model: nn.Module, data, cfg: TrainConfig, seed: int = 0, device: str | t
                 sched.step()
             total_loss += loss.item() * len(idx)
             step += 1
+        recalibrate_bn(model, x, cfg.bn_recalibration)
         val = evaluate(model, data.x["val"], data.y["val"])
         row = {"epoch": epoch + 1, "train_loss": total_loss / len(x), "val_acc": val["acc"], "val_loss": val["loss"]}
         history.append(row)

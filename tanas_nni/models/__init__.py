@@ -1,4 +1,5 @@
 """Networks with a fixed architecture: the dictionary's representative network and the handcrafted baselines."""
-from .tasknet import TaskNet, build_network, NETWORKS
+from .tasknet import NETWORKS, TaskNet, build_network, register_network
+from . import handcrafted  # noqa: F401  (registers the baselines)
 
-__all__ = ["TaskNet", "build_network", "NETWORKS"]
+__all__ = ["TaskNet", "build_network", "register_network", "NETWORKS"]

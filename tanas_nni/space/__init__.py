@@ -1,0 +1,27 @@
+"""Stage 4: search spaces — the standard space as data, architectures, networks, and the task-aware space.
+
+Public API (see docs/task_aware_space.md):
+
+- :class:`Architecture` (a :class:`Skeleton` and a :class:`Cell`), :func:`build_model`;
+- :class:`SpaceSpec`, :func:`load_space` (``search_spaces/standard.yml`` by default), :class:`CandidateGenerator`;
+- :class:`TaskAwareSpace` — the preprocessor: distances -> neighbours -> weighted, narrowed space -> candidates;
+- :func:`whole_network_space`, :func:`cell_space`, :func:`architecture_from_sample` — the space as NNI model spaces;
+- :class:`TaskAware` — puts the task-aware space in front of any NNI strategy.
+"""
+from __future__ import annotations
+
+from .architecture import Architecture, Cell, CellTopology, Skeleton, live_edges
+from .generator import CandidateGenerator
+from .network import Network, build_model
+from .nni_spaces import (CANDIDATE_LABEL, CellSpace, WholeNetworkSpace, architecture_from_sample, cell_space,
+                         edge_label, whole_network_space)
+from .ops import OPERATIONS, build_operation, register_operation
+from .spec import STANDARD_SPACE, SpaceSpec, load_space
+from .task_aware import DEFAULT_TAU, TaskAwareSpace, closeness_weights
+from .wrapper import TaskAware
+
+__all__ = ["Architecture", "Skeleton", "Cell", "CellTopology", "live_edges", "build_model", "Network",
+           "SpaceSpec", "load_space", "STANDARD_SPACE", "CandidateGenerator", "TaskAwareSpace", "DEFAULT_TAU",
+           "closeness_weights", "whole_network_space", "cell_space", "architecture_from_sample", "WholeNetworkSpace",
+           "CellSpace", "CANDIDATE_LABEL", "edge_label", "TaskAware", "OPERATIONS", "register_operation",
+           "build_operation"]
