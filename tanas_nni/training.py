@@ -21,7 +21,7 @@ from .config import check_range
 from .errors import NumericalError
 
 __all__ = ["TrainConfig", "fit", "evaluate", "random_shift", "seed_everything", "check_finite", "count_parameters",
-           "recalibrate_bn"]
+           "recalibrate_bn", "derive_seed"]
 
 
 @dataclass
@@ -62,6 +62,14 @@ def seed_everything(seed: int) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed(seed)
     return g
+
+
+def derive_seed(seed: int, *names: str) -> int:
+    """A seed for one named unit of work (a task), stable across runs and platforms, distinct between names."""
+    import hashlib
+
+    digest = hashlib.sha256(":".join([str(seed), *names]).encode()).hexdigest()
+    return int(digest[:8], 16)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,4 +1,4 @@
-"""``tanas dictionary build|list|show``."""
+"""``tanas dictionary build|architectures|list|show``."""
 from __future__ import annotations
 
 import json
@@ -21,6 +21,16 @@ def register(sub) -> None:
     b.add_argument("--force", action="store_true", help="rebuild entries that exist already")
     b.set_defaults(handler=_build)
 
+    a = dsub.add_parser("architectures", help="find every base task's architecture (FUSE, standard space)",
+                        description="Give every base task in the dictionary the best architecture FUSE finds for it "
+                                    "on the standard space, with the budget of the config's `architecture_search` "
+                                    "section. Resumable: tasks that have an architecture are skipped.")
+    a.add_argument("config", help="dictionary config YAML (see configs/dictionary.yml)")
+    a.add_argument("--dictionary", "-d", metavar="DIR", default=None, help="override the config's dictionary directory")
+    a.add_argument("--data-dir", metavar="DIR", default=None, help="override the config's data root")
+    a.add_argument("--force", action="store_true", help="search again for tasks that have an architecture")
+    a.set_defaults(handler=_architectures)
+
     ls = dsub.add_parser("list", help="one line per entry", description="List the dictionary's entries.")
     add_common(ls, data=False)
     ls.set_defaults(handler=_list)
@@ -36,6 +46,18 @@ def _build(args) -> int:
 
     cfg = load_dictionary_config(args.config, {"dictionary": args.dictionary, "data_dir": args.data_dir})
     build_dictionary(cfg, force=args.force)
+    return 0
+
+
+def _architectures(args) -> int:
+    from ..dictionary import load_dictionary_config
+    from ..dictionary.build import _log
+    from ..search import dictionary_architectures
+    from .search import _quiet_libraries
+
+    cfg = load_dictionary_config(args.config, {"dictionary": args.dictionary, "data_dir": args.data_dir})
+    _quiet_libraries()
+    dictionary_architectures(cfg, force=args.force, log=_log)
     return 0
 
 

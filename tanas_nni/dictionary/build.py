@@ -20,6 +20,7 @@ from ..data import SplitSizes, TaskSpec, load_task, register_dataset
 from ..data.datasets import slug
 from ..errors import TanasError
 from ..models import build_network
+from ..search import ArchitectureSearchConfig
 from ..training import TrainConfig, fit, seed_everything
 from .store import CorruptEntryError, DictionaryStore, Entry, library_versions
 
@@ -81,6 +82,8 @@ class DictionaryConfig:
     training: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3))
     datasets: dict[str, UserDatasetConfig] = field(default_factory=dict)
     threads: int | None = None
+    # How `tanas dictionary architectures` finds each base task's architecture (FUSE on the standard space).
+    architecture_search: ArchitectureSearchConfig = field(default_factory=ArchitectureSearchConfig)
 
     def __post_init__(self):
         if not self.tasks:
@@ -114,6 +117,9 @@ def load_dictionary_config(path: str | Path, overrides: dict | None = None) -> D
         cfg.dictionary = str((base / cfg.dictionary).resolve())
     if cfg.data_dir and not Path(cfg.data_dir).expanduser().is_absolute() and "data_dir" not in overrides:
         cfg.data_dir = str((base / cfg.data_dir).resolve())
+    space_file = cfg.architecture_search.space_file
+    if space_file and not Path(space_file).expanduser().is_absolute():
+        cfg.architecture_search.space_file = str((base / space_file).resolve())
     for ds in cfg.datasets.values():
         if not Path(ds.path).expanduser().is_absolute():
             ds.path = str((base / ds.path).resolve())

@@ -16,9 +16,5 @@ def distances_to_target(target: str, store: Any, method: str = "fisher", data_di
         from .. import distance
     except ImportError as e:  # the distance stage is an optional part of a partial install
         raise TanasError(f"method: the distance package is not available ({e})") from None
-    fn = getattr(distance, "distances_to_target", None)
-    if fn is None:
-        raise TanasError("method: tanas_nni.distance offers no distances_to_target(); pass distances explicitly with "
-                         "TaskAwareSpace.from_distances")
-    result = fn(target, store, method=method, data_dir=data_dir, seed=seed, **options)
-    return {str(t): float(d) for t, d in dict(result).items()}
+    pairs = distance.distances_to(target, store, method=method, data_dir=data_dir, seed=seed, **options)
+    return {str(t): float(d) for t, d in pairs}

@@ -1,0 +1,110 @@
+"""``tanas search``: space -> FUSE -> retrain -> test once -> export folder."""
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "search", help="search an architecture for a target task, retrain it, export it",
+        description="Search an architecture for a target task with FUSE over the task-aware (or standard) space, "
+                    "retrain the winner from scratch with the shared recipe, evaluate it once on the test split and "
+                    "write an export folder (architecture.json, weights.pt, metrics.json, config.yml, ranking.csv, "
+                    "alpha_trajectory.csv). Rerunning the same command resumes an interrupted search. Flags override "
+                    "--config; every default is in tanas_nni.search.SearchConfig.")
+    p.add_argument("--config", metavar="YAML", help="search config (keys of SearchConfig; flags override it)")
+    p.add_argument("--target", help="target task id, e.g. quickdraw:cat-vs-rest")
+    p.add_argument("--space", help="task-aware (default) or standard")
+    p.add_argument("--strategy", help="search strategy: fuse (default)")
+    p.add_argument("--dictionary", "-d", metavar="DIR", help="dictionary directory (default runs/dictionary)")
+    p.add_argument("--data-dir", metavar="DIR", help="data root (default: $TANAS_DATA_DIR, else the cache)")
+    p.add_argument("--k", type=int, help="nearest base tasks that shape the task-aware space (default 3)")
+    p.add_argument("--method", help="task distance: fisher (default) or transfer")
+    p.add_argument("--tau", type=float, help="closeness temperature of the neighbour weights")
+    p.add_argument("--space-file", metavar="YAML", help="standard space file (default search_spaces/standard.yml)")
+    p.add_argument("--candidates", type=int, help="candidate pool size (default: what the rounds consume)")
+    p.add_argument("--rounds", type=int, help="FUSE rounds (default 3)")
+    p.add_argument("--candidates-per-round", type=int, help="candidates per round, incumbent included (default 4)")
+    p.add_argument("--cycles", type=int, help="weight/α alternations per round (default 2)")
+    p.add_argument("--weight-epochs", type=int, help="epochs per weight phase (default 1)")
+    p.add_argument("--alpha-epochs", type=int, help="epochs per α phase (default 1)")
+    p.add_argument("--retrain-epochs", type=int, help="epochs of the from-scratch retraining (default 20)")
+    p.add_argument("--train-samples", type=int, help="target train examples (default: all, balanced)")
+    p.add_argument("--val-samples", type=int, help="target validation examples")
+    p.add_argument("--test-samples", type=int, help="target test examples")
+    p.add_argument("--seed", type=int, help="seed of data, candidates, search and retraining (default 0)")
+    p.add_argument("--threads", type=int, help="torch threads")
+    p.add_argument("--out", metavar="DIR", help="export folder (default runs/search/<target>-<space>-<strategy>-s<seed>)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    p.set_defaults(handler=_search)
+
+
+def _printer(quiet: bool):
+    def progress(stage: str, info: dict) -> None:
+        if quiet:
+            return
+        line = _format(stage, info)
+        if line:
+            print(line, file=sys.stderr, flush=True)
+    return progress
+
+
+def _format(stage: str, info: dict) -> str | None:
+    if stage == "space":
+        return f"[space] {info.get('message', '')}"
+    if stage == "search":
+        event = info.get("event")
+        if event == "round_start":
+            return f"[search] round {info['round'] + 1}: candidates {', '.join(map(str, info['candidates']))}"
+        if event == "phase_end":
+            probs = {k[2:]: v for k, v in info.items() if k.startswith("p_") and v > 0}
+            top = sorted(probs.items(), key=lambda kv: -kv[1])[:4]
+            return (f"[search] epoch {info['epoch']} round {info['round'] + 1} {info['phase']:7s} "
+                    + " ".join(f"{k}:{v:.3f}" for k, v in top))
+        if event == "round_end":
+            return f"[search] round {info['round'] + 1} won by candidate {info['winner']}"
+        if event == "done":
+            return f"[search] winner {info['winner']} ({info['seconds']:.0f} s)"
+        return None
+    if stage == "retrain":
+        return (f"[retrain] epoch {info['epoch']}/{info['epochs']} train loss {info['train_loss']:.4f} "
+                f"val acc {info['val_acc']:.2%}")
+    if stage == "done":
+        return (f"[done] test error {info['test_error']:.2%}, {info['parameters'] / 1e6:.3f} M parameters, "
+                f"search {info['search_seconds']:.0f} s, retrain {info['retrain_seconds']:.0f} s -> {info['out']}")
+    return None
+
+
+def _quiet_libraries() -> None:
+    """NNI and Lightning log every experiment start/stop and trainer setting; the progress lines say what matters."""
+    import warnings
+
+    import nni.runtime.log
+    import pytorch_lightning  # noqa: F401  (sets its loggers' levels on import; ours must come after)
+
+    nni.runtime.log.silence_stdout()  # NNI's own switch; stdout then carries only the export folder's path
+    for name in ("nni", "pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"pytorch_lightning\..*")
+    warnings.filterwarnings("ignore", module=r"lightning_fabric\..*")
+
+
+def _search(args) -> int:
+    from ..search import load_search_config, run_pipeline
+
+    overrides = {
+        "target": args.target, "space": args.space, "strategy": args.strategy, "dictionary": args.dictionary,
+        "data_dir": args.data_dir, "k": args.k, "method": args.method, "tau": args.tau,
+        "space_file": args.space_file, "candidates": args.candidates, "seed": args.seed, "threads": args.threads,
+        "out": args.out,
+        "fuse.rounds": args.rounds, "fuse.candidates_per_round": args.candidates_per_round,
+        "fuse.cycles": args.cycles, "fuse.weight_epochs": args.weight_epochs, "fuse.alpha_epochs": args.alpha_epochs,
+        "retrain.epochs": args.retrain_epochs,
+        "samples.train": args.train_samples, "samples.val": args.val_samples, "samples.test": args.test_samples,
+    }
+    cfg = load_search_config(args.config, overrides)
+    _quiet_libraries()
+    metrics = run_pipeline(cfg, on_progress=_printer(args.quiet))
+    print(metrics["out"])
+    return 0

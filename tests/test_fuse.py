@@ -1,0 +1,287 @@
+"""FUSE as an NNI one-shot strategy, on toy whole-network spaces and a small real task (seconds each)."""
+from __future__ import annotations
+
+import csv
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import nni.nas.strategy  # noqa: F401  (before nni.nas.oneshot)
+from nni.nas.experiment import NasExperiment, NasExperimentConfig
+from nni.nas.nn.pytorch import LayerChoice, ModelSpace
+from pytorch_lightning.callbacks import Callback
+
+from tanas_nni.data import SplitSizes, load_task
+from tanas_nni.errors import TanasError
+from tanas_nni.strategy import FUSE, FuseMixedLayer, fuse_evaluator, pool_size
+
+warnings.filterwarnings("ignore")
+
+
+class Mute(nn.Module):
+    """A candidate that cannot learn: its logits are always 0 (it has a parameter, which gets no useful gradient)."""
+
+    def __init__(self):
+        super().__init__()
+        self.b = nn.Parameter(torch.zeros(2))
+
+    def forward(self, x):
+        return 0.0 * self.b.expand(len(x), 2)
+
+
+def small_cnn() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(4 * 13 * 13, 2))
+
+
+class Toy(ModelSpace):
+    """The shape FUSE searches: one LayerChoice over whole networks."""
+
+    def __init__(self, n: int, good: int | None = None):
+        super().__init__()
+        nets = [small_cnn() if i == good else Mute() for i in range(n)] if good is not None else \
+            [small_cnn() for _ in range(n)]
+        self.candidate = LayerChoice(nets, label="candidate")
+
+    def forward(self, x):
+        return self.candidate(x)
+
+
+class TwoChoices(ModelSpace):
+    def __init__(self):
+        super().__init__()
+        self.a = LayerChoice([nn.Identity(), nn.Identity()], label="a")
+        self.b = LayerChoice([Mute(), Mute()], label="b")
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+@pytest.fixture(scope="module")
+def task(data_dir):
+    return load_task("mnist:0-vs-rest", data_dir, seed=0, sizes=SplitSizes(384, 256, 256))
+
+
+def run_fuse(space, task, callbacks=(), **kw):
+    torch.manual_seed(0)
+    ev = fuse_evaluator(task.x["train"], task.y["train"], task.x["val"], task.y["val"], 2, learning_rate=1e-2)
+    for cb in callbacks:
+        ev.trainer.callbacks.append(cb)
+    kw = {"candidates_per_round": 3, "rounds": 2, "cycles": 2, "weight_epochs": 2, "alpha_epochs": 1, "alpha_lr": 0.1,
+          **kw}
+    strategy = FUSE(**kw)
+    exp = NasExperiment(space, ev, strategy, NasExperimentConfig("sequential", "raw"))
+    exp.run()
+    return strategy, exp
+
+
+def layer_of(strategy) -> FuseMixedLayer:
+    return strategy.oneshot_module.mixed_layer()
+
+
+class PhaseWatch(Callback):
+    """Snapshots weights and α around every epoch and checks gradients after every α-phase batch."""
+
+    def __init__(self, strategy_ref):
+        self.strategy_ref = strategy_ref
+        self.records = []
+        self.weight_grads_in_alpha = 0
+
+    def _snapshot(self, pl_module):
+        layer = pl_module.mixed_layer()
+        weights = {k: v.detach().clone() for k, v in layer.named_parameters() if not k.endswith("_arch_alpha")}
+        buffers = {k: v.detach().clone() for k, v in layer.named_buffers() if k != "active"}
+        return weights, buffers, layer._arch_alpha.detach().clone()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        # After FuseLightningModule.on_train_epoch_start (a round's start resets α and weights before its first batch).
+        if batch_idx == 0:
+            self.before = self._snapshot(pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if batch["phase"] == "alpha":
+            layer = pl_module.mixed_layer()
+            self.weight_grads_in_alpha += sum(p.grad is not None for k, p in layer.named_parameters()
+                                              if not k.endswith("_arch_alpha"))
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        w0, b0, a0 = self.before
+        w1, b1, a1 = self._snapshot(pl_module)
+        ph = self.strategy_ref[0].phase_of_epoch(trainer.current_epoch)
+        self.records.append({
+            "phase": ph["phase"], "first": ph["first_epoch_of_round"],
+            "weights_changed": any(not torch.equal(w0[k], w1[k]) for k in w0),
+            "buffers_changed": any(not torch.equal(b0[k], b1[k]) for k in b0),
+            "alpha_changed": not torch.equal(a0, a1)})
+
+
+def test_phases_touch_only_their_parameters(task):
+    ref = []
+    watch = PhaseWatch(ref)
+
+    class Register(Callback):
+        def on_fit_start(self, trainer, pl_module):
+            ref.append(pl_module.strategy)
+
+    strategy, _ = run_fuse(Toy(5), task, callbacks=[Register(), watch])
+    alpha_epochs = [r for r in watch.records if r["phase"] == "alpha"]
+    weight_epochs = [r for r in watch.records if r["phase"] == "weights"]
+    assert alpha_epochs and weight_epochs
+    # α phases: no candidate weight and no BatchNorm statistic moves, no weight gradient is even computed; α moves.
+    assert not any(r["weights_changed"] or r["buffers_changed"] for r in alpha_epochs)
+    assert watch.weight_grads_in_alpha == 0
+    assert all(r["alpha_changed"] for r in alpha_epochs)
+    # Weight phases: α stays.
+    assert not any(r["alpha_changed"] for r in weight_epochs)
+    assert all(r["weights_changed"] for r in weight_epochs)
+
+
+def test_export_is_argmax_alpha_and_ranking_is_sorted(task):
+    strategy, exp = run_fuse(Toy(5), task)
+    layer = layer_of(strategy)
+    probs = layer.probs()
+    best = int(torch.argmax(probs))
+    assert exp.export_top_models(1, formatter="dict") == [{"candidate": best}]
+    ranking = strategy.ranking()
+    assert ranking[0]["choice"] == best and ranking[0]["winner"]
+    last_round = [r for r in ranking if r["round"] == ranking[0]["round"]]
+    assert [r["probability"] for r in last_round] == sorted((r["probability"] for r in last_round), reverse=True)
+    assert abs(sum(r["probability"] for r in last_round) - 1) < 1e-5
+    # every candidate of the pool took part exactly once in the ranking
+    assert sorted(r["choice"] for r in ranking) == list(range(pool_size(3, 2)))
+    top3 = exp.export_top_models(3, formatter="dict")
+    assert [s["candidate"] for s in top3] == [r["choice"] for r in ranking[:3]]
+
+
+def test_planted_better_candidate_wins(task):
+    # Candidate 3 is the only one that can learn; it enters in round 1 and must beat the incumbent there and win.
+    strategy, exp = run_fuse(Toy(5, good=3), task)
+    assert exp.export_top_models(1, formatter="dict") == [{"candidate": 3}]
+    rounds = strategy.oneshot_module.fuse_state["rounds"]
+    assert rounds[1]["winner"] == 3
+    assert rounds[1]["probs"]["3"] > 1 / 3 + 0.05  # clearly above uniform, and above both rivals
+    assert all(rounds[1]["probs"]["3"] > p for c, p in rounds[1]["probs"].items() if c != "3")
+
+
+class Crash(Callback):
+    """Kills the run at the start of a given epoch (after the checkpoint of the previous one was written)."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise RuntimeError("simulated crash")
+
+
+def test_stop_and_resume_ends_identical(task, tmp_path):
+    full, _ = run_fuse(Toy(5), task, checkpoint_dir=tmp_path / "full")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_fuse(Toy(5), task, callbacks=[Crash(7)], checkpoint_dir=tmp_path / "cut")  # stops inside round 1
+    assert (tmp_path / "cut" / "last.ckpt").is_file()
+    resumed, _ = run_fuse(Toy(5), task, checkpoint_dir=tmp_path / "cut")  # a fresh process would do the same
+    a, b = layer_of(full).state_dict(), layer_of(resumed).state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert full.ranking() == resumed.ranking()
+    assert full.alpha_trajectory() == resumed.alpha_trajectory()
+    assert (tmp_path / "full" / "trajectory.csv").read_text() == (tmp_path / "cut" / "trajectory.csv").read_text()
+
+
+def test_state_dict_round_trip(task, tmp_path):
+    done, _ = run_fuse(Toy(5), task, checkpoint_dir=tmp_path / "ck")
+    state = done.state_dict()
+    assert state["ckpt_path"].endswith("last.ckpt") and state["fuse_state"]["rounds"]
+    # A new strategy (no checkpoint_dir) given that state resumes at the end and reports the same result.
+    torch.manual_seed(0)
+    ev = fuse_evaluator(task.x["train"], task.y["train"], task.x["val"], task.y["val"], 2, learning_rate=1e-2)
+    again = FUSE(candidates_per_round=3, rounds=2, cycles=2, weight_epochs=2, alpha_lr=0.1)
+    from nni.nas.execution import SequentialExecutionEngine
+    from nni.nas.space import RawFormatModelSpace
+
+    again.initialize(RawFormatModelSpace(Toy(5), ev), SequentialExecutionEngine())
+    again.load_state_dict(state)
+    again.run()
+    assert again.ranking() == done.ranking()
+
+
+def test_trajectory_csv_and_logger(task, tmp_path):
+    strategy, _ = run_fuse(Toy(5), task, checkpoint_dir=tmp_path)
+    rows = list(csv.DictReader(open(tmp_path / "trajectory.csv")))
+    assert len(rows) == strategy.total_epochs
+    assert rows[-1]["p_0"] != "" and {r["phase"] for r in rows} == {"weights", "alpha"}
+
+
+class Guarded(dict):
+    def __getitem__(self, key):
+        if key == "test":
+            raise AssertionError("the test split was read")
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+
+TINY_SPACE = """
+name: tiny
+operations: [sep_conv_3x3, dil_conv_3x3, max_pool_3x3, avg_pool_3x3, skip_connect]
+skeletons:
+  - {stem: [4, 8], cells: 2, reductions: [0, 1]}
+cells:
+  - {name: single, nodes: 2, edges: [[0, 1]]}
+  - {name: chain2_res, nodes: 3, edges: [[0, 1], [1, 2], [0, 2]]}
+"""
+
+
+def test_alpha_never_sees_the_test_split(task, tmp_path):
+    """The search reads train and val only: a guarded test split is never touched, a poisoned one changes nothing."""
+    from tanas_nni.search import FuseConfig, search
+    from tanas_nni.space import TaskAwareSpace
+
+    (tmp_path / "tiny.yml").write_text(TINY_SPACE)
+    space = TaskAwareSpace.standard(tmp_path / "tiny.yml")
+    cfg = FuseConfig(candidates_per_round=2, rounds=2, cycles=1)
+    clean = search(task, space, cfg, seed=0)
+
+    import copy
+    poisoned = copy.copy(task)
+    poisoned.x = Guarded({**task.x, "test": torch.full_like(task.x["test"], float("nan"))})
+    poisoned.y = Guarded({**task.y, "test": torch.zeros_like(task.y["test"])})
+    dirty = search(poisoned, space, cfg, seed=0)
+    assert dirty.ranking == clean.ranking and dirty.trajectory == clean.trajectory
+
+
+def test_bad_spaces_are_refused(task):
+    with pytest.raises(TanasError, match="exactly one LayerChoice"):
+        run_fuse(TwoChoices(), task)
+
+    class One(ModelSpace):
+        def __init__(self):
+            super().__init__()
+            self.candidate = LayerChoice([Mute()], label="candidate")
+
+        def forward(self, x):
+            return self.candidate(x)
+
+    with pytest.raises(TanasError, match="at least 2"):
+        run_fuse(One(), task)
+    with pytest.raises(TanasError, match="candidates_per_round"):
+        FUSE(candidates_per_round=1)
+
+
+def test_repr_and_defaults():
+    s = FUSE()
+    assert repr(s) == ("FUSE(candidates_per_round=4, rounds=3, cycles=2, weight_epochs=1, alpha_epochs=1, "
+                       "alpha_lr=0.05, reset_weights=True, seed=0)")
+    assert s.total_epochs == 3 * 2 * 2 and pool_size(4, 3) == 10
+    assert s.phase_of_epoch(0)["phase"] == "weights" and s.phase_of_epoch(1)["phase"] == "alpha"
+    assert s.phase_of_epoch(4) == {"round": 1, "cycle": 0, "phase": "weights", "first_epoch_of_round": True,
+                                   "last_epoch_of_round": False}
+
+
+def test_candidates_are_plain_networks_after_the_search(task):
+    strategy, _ = run_fuse(Toy(5), task)
+    layer = layer_of(strategy)
+    bns = [m for m in layer.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and all(m.track_running_stats and not hasattr(m, "_fuse_tracked") for m in bns)

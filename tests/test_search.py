@@ -1,0 +1,176 @@
+"""The search pipeline (space → FUSE → retrain → export), ``tanas search`` and ``tanas dictionary architectures``."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+import yaml
+
+from tanas_nni.cli import main
+from tanas_nni.data import SplitSizes, load_task
+from tanas_nni.training import evaluate
+
+TINY_SPACE = """
+name: tiny
+operations: [sep_conv_3x3, dil_conv_3x3, max_pool_3x3, avg_pool_3x3, skip_connect]
+skeletons:
+  - {stem: [4, 8], cells: 2, reductions: [0, 1]}
+cells:
+  - {name: single, nodes: 2, edges: [[0, 1]]}
+  - {name: chain2_res, nodes: 3, edges: [[0, 1], [1, 2], [0, 2]]}
+"""
+
+TINY_BUDGET = ["--train-samples", "256", "--val-samples", "128", "--test-samples", "128", "--rounds", "2",
+               "--candidates-per-round", "2", "--cycles", "1", "--retrain-epochs", "1"]
+
+
+@pytest.fixture()
+def tiny_space(tmp_path):
+    path = tmp_path / "tiny.yml"
+    path.write_text(TINY_SPACE)
+    return path
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_search_exports_a_folder_that_round_trips(data_dir, tiny_space, tmp_path, capsys):
+    from tanas_nni.search import load_exported
+
+    out = tmp_path / "out"
+    rc = main(["search", "--target", "mnist:0-vs-rest", "--space", "standard", "--space-file", str(tiny_space),
+               "--data-dir", str(data_dir), "--out", str(out), *TINY_BUDGET])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert captured.out.strip() == str(out)  # stdout: the folder only; progress goes to stderr
+    assert "[search] round 1" in captured.err and "[retrain] epoch 1/1" in captured.err and "[done]" in captured.err
+    for name in ("architecture.json", "weights.pt", "metrics.json", "config.yml", "ranking.csv",
+                 "alpha_trajectory.csv", "space.json"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("test_error", "parameters", "search_seconds", "retrain_seconds", "device"):
+        assert key in metrics
+    config = yaml.safe_load((out / "config.yml").read_text())
+    assert config["target"] == "mnist:0-vs-rest" and config["fuse"]["rounds"] == 2 and config["retrain"]["epochs"] == 1
+
+    # The export is the ranking's winner and rebuilds into the trained network: same test accuracy as recorded.
+    arch = json.loads((out / "architecture.json").read_text())
+    ranking = (out / "ranking.csv").read_text().splitlines()
+    assert ranking[1].split(",")[2] == arch["key"]
+    model = load_exported(out)
+    data = load_task("mnist:0-vs-rest", data_dir, seed=0, sizes=SplitSizes(256, 128, 128))
+    assert evaluate(model, data.x["test"], data.y["test"])["acc"] == pytest.approx(metrics["test_acc"])
+    again = load_exported(out)
+    with torch.no_grad():
+        assert torch.equal(model(data.x["test"][:16]), again(data.x["test"][:16]))
+
+
+def test_rerun_resumes_the_search(data_dir, tiny_space, tmp_path, capsys):
+    from tanas_nni.search import SearchConfig, FuseConfig, SearchSamples, run_pipeline
+    from tanas_nni.training import TrainConfig
+
+    cfg = SearchConfig(target="mnist:1-vs-rest", space="standard", space_file=str(tiny_space), data_dir=str(data_dir),
+                       samples=SearchSamples(256, 128, 128), fuse=FuseConfig(candidates_per_round=2, rounds=2, cycles=1),
+                       retrain=TrainConfig(epochs=1), out=str(tmp_path / "o"))
+    stages = []
+    first = run_pipeline(cfg, on_progress=lambda stage, info: stages.append((stage, info.get("event"))))
+    assert ("search", "round_start") in stages and ("retrain", None) in stages and stages[-1][0] == "done"
+    events = []
+    second = run_pipeline(cfg, on_progress=lambda stage, info: events.append(info.get("event")))
+    assert "round_start" not in events  # the finished search was restored from its checkpoint, not rerun
+    assert second["winner_key"] == first["winner_key"]
+
+
+def test_bad_input_gives_one_line_and_exit_2(data_dir, tiny_dictionary, tmp_path, capsys):
+    common = ["--data-dir", str(data_dir), "--out", str(tmp_path / "x")]
+    assert main(["search", "--target", "mnist:0-vs-rest", "--strategy", "bogus", *common]) == 2
+    assert "strategy: unknown strategy 'bogus'" in error_line(capsys)
+    assert main(["search", "--target", "mnist:0-vs-rest", "--space", "huge", *common]) == 2
+    assert "space: unknown space 'huge'" in error_line(capsys)
+    assert main(["search", "--target", "mnist:2-vs-rest", "--dictionary", str(tiny_dictionary.root), "--k", "9",
+                 *common]) == 2
+    assert "k: 9 is larger than the dictionary (4 base tasks" in error_line(capsys)
+    assert main(["search", "--target", "mnist:0-vs-rest", "--space", "standard", "--candidates", "0", *common]) == 2
+    assert "candidates: must be >= 2" in error_line(capsys)
+    assert main(["search", "--space", "standard", *common]) == 2
+    assert "target: no target task given" in error_line(capsys)
+    bad = tmp_path / "bad.yml"
+    bad.write_text("target: mnist:0-vs-rest\nfuse: {rounds: 0}\n")
+    assert main(["search", "--config", str(bad), *common]) == 2
+    assert "rounds: must be >= 1" in error_line(capsys)
+
+
+def test_empty_candidate_list_is_refused(data_dir):
+    from tanas_nni.errors import TanasError
+    from tanas_nni.search import search
+    from tanas_nni.space import TaskAwareSpace
+
+    data = load_task("mnist:0-vs-rest", data_dir, seed=0, sizes=SplitSizes(64, 32, 32))
+    with pytest.raises(TanasError, match="candidates: the space produced no candidate"):
+        search(data, TaskAwareSpace.standard(), candidates=[])
+
+
+def test_dictionary_architectures_is_resumable(tiny_dictionary, data_dir, tiny_space, tmp_path, capsys):
+    from tanas_nni.dictionary import DictionaryStore
+    from tanas_nni.space import Architecture
+
+    root = tmp_path / "dictionary"
+    shutil.copytree(tiny_dictionary.root, root)
+    tasks = DictionaryStore.open(root).task_ids()
+    config = tmp_path / "dict.yml"
+    config.write_text(yaml.safe_dump({
+        "tasks": tasks, "dictionary": str(root), "data_dir": str(data_dir), "seed": 0,
+        "architecture_search": {"space_file": str(tiny_space), "train": 128, "val": 64,
+                                "fuse": {"candidates_per_round": 2, "rounds": 2, "cycles": 1}}}))
+    assert main(["dictionary", "architectures", str(config)]) == 0
+    store = DictionaryStore.open(root)
+    stored = {}
+    for t in tasks:
+        arch = store.get(t).architecture
+        assert arch["space"] == "standard" and arch["strategy"] == "fuse"
+        assert 0 < arch["score"]["alpha"] <= 1 and "search_val_acc" in arch["score"]
+        assert arch["settings"]["fuse"]["rounds"] == 2
+        stored[t] = Architecture.from_dict(arch["arch"])
+    capsys.readouterr()
+    # Resumable: a rerun skips every task that has one, and changes nothing.
+    assert main(["dictionary", "architectures", str(config)]) == 0
+    assert capsys.readouterr().err.count("has an architecture already") == len(tasks)
+    assert {t: Architecture.from_dict(store.get(t).architecture["arch"]) for t in tasks} == stored
+
+
+def test_search_killed_mid_way_resumes_to_the_same_result(data_dir, tiny_space, tmp_path):
+    """A `tanas search` killed (SIGKILL) after some phase checkpoints, then rerun, ends as an uninterrupted run does."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def command(out):
+        return [sys.executable, "-m", "tanas_nni.cli", "search", "--target", "mnist:0-vs-rest", "--space", "standard",
+                "--space-file", str(tiny_space), "--data-dir", str(data_dir), "--out", str(out), "--threads", "1",
+                "--train-samples", "512", "--val-samples", "128", "--test-samples", "128", "--rounds", "3",
+                "--candidates-per-round", "2", "--cycles", "2", "--retrain-epochs", "1", "--quiet"]
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    subprocess.run(command(tmp_path / "full"), check=True, env=env, capture_output=True)
+    proc = subprocess.Popen(command(tmp_path / "cut"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    trajectory = tmp_path / "cut" / "search" / "trajectory.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if trajectory.is_file() and len(trajectory.read_text().splitlines()) >= 4:  # 3 phase-epochs checkpointed
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed; make the budget larger"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    subprocess.run(command(tmp_path / "cut"), check=True, env=env, capture_output=True)
+    for name in ("ranking.csv", "alpha_trajectory.csv", "architecture.json"):
+        assert (tmp_path / "full" / name).read_text() == (tmp_path / "cut" / name).read_text(), name
