@@ -21,8 +21,10 @@ import json
 import math
 import sys
 import traceback
+from pathlib import Path
 from typing import Any, Callable
 
+from ..config import load_yaml
 from ..errors import EXIT_USAGE, TanasError
 
 __all__ = ["Reporter", "STAGES", "register_stage", "main"]
@@ -126,6 +128,81 @@ def _parse_params(pairs: list[str]) -> dict:
     return out
 
 
+@register_stage("distance")
+def _distance_stage(reporter: Reporter, args, params: dict) -> dict:
+    """Distances from every dictionary entry to one target (a column of the matrix): parameters ``target`` and
+    optionally ``method``. The column is cached in the dictionary, so ``tanas distance-matrix`` gathers the trials'
+    work into the matrix report at once, and a rerun reuses finished columns."""
+    from ..config import from_dict
+    from ..dictionary import DictionaryStore
+    from ..distance import DistanceConfig, distances_to
+
+    if "target" not in params:
+        raise TanasError("the distance trial needs a 'target' parameter (a task id) from the search space")
+    path = Path(args.config)
+    data = load_yaml(path)
+    unknown = set(data) - {"dictionary", "data_dir", "distance"}
+    if unknown:
+        raise TanasError(f"{path}: unknown key {sorted(unknown)[0]!r} (known: dictionary, data_dir, distance)")
+    dist = from_dict(DistanceConfig, data.get("distance"), where=f"{path}: distance")
+    method = params.get("method", dist.method)
+    settings = dist.settings if method == dist.method else {}
+
+    def resolve(value: str | None) -> str | None:  # relative to the config file, as in every tanas config
+        return str((path.parent / value).resolve()) if value and not Path(value).is_absolute() else value
+
+    store = DictionaryStore.open(args.dictionary or resolve(data.get("dictionary", "runs/dictionary")))
+    rows = distances_to(str(params["target"]), store, method, args.data_dir or resolve(data.get("data_dir")),
+                        dist.seed, log=reporter.log, **settings)
+    for source, d in rows:
+        reporter.intermediate({"default": d, "source": source})
+    nearest = next(((s, d) for s, d in rows if s != params["target"]), rows[0])
+    return {"default": nearest[1], "target": str(params["target"]), "method": method, "nearest": nearest[0],
+            "distances": dict(rows)}
+
+
+@register_stage("pipeline")
+def _pipeline_stage(reporter: Reporter, args, params: dict) -> dict:
+    """The whole TA-NAS run for one target: dictionary (built if missing, with architectures), distances, task-aware
+    space, FUSE, retraining. ``--config`` is a search config; parameters (``target``, ``space``, ``method``, ``k``,
+    ``seed``) override it. ``--dictionary-config`` says how to build the dictionary when it is missing."""
+    from ..dictionary import DictionaryStore, build_dictionary, load_dictionary_config
+    from ..search import dictionary_architectures, load_search_config, run_pipeline
+
+    keys = ("target", "space", "method", "k", "seed")
+    cfg = load_search_config(args.config, {**{k: params.get(k) for k in keys},
+                                           "dictionary": args.dictionary, "data_dir": args.data_dir})
+    if cfg.space == "task-aware":
+        # Build what the dictionary lacks (both steps skip finished work, so concurrent trials only wait on a lock).
+        dict_cfg = load_dictionary_config(args.dictionary_config,
+                                          {"dictionary": cfg.dictionary, "data_dir": cfg.data_dir})
+        store = DictionaryStore(cfg.dictionary)
+        store.root.mkdir(parents=True, exist_ok=True)
+        with DictionaryStore.open(cfg.dictionary, create=True).lock("pipeline-build"):
+            build_dictionary(dict_cfg, log=reporter.log)
+            dictionary_architectures(dict_cfg, log=reporter.log)
+
+    def on_progress(stage: str, info: dict) -> None:
+        if stage == "retrain" and "val_acc" in info:
+            reporter.intermediate({"default": info["val_acc"], "stage": "retrain", "epoch": info.get("epoch")})
+        elif stage == "search" and info.get("event") == "phase_end":
+            probs = {k[2:]: v for k, v in info.items() if k.startswith("p_")}
+            reporter.intermediate({"default": max(probs.values()) if probs else 0.0, "stage": "search",
+                                   "round": info.get("round"), "phase": info.get("phase"), **probs})
+        if "message" in info:
+            reporter.log(f"{stage}: {info['message']}")
+
+    metrics = run_pipeline(cfg, on_progress=on_progress)
+    arch = json.loads((Path(metrics["out"]) / "architecture.json").read_text())["str"]
+    return {"default": metrics["test_error"] * 100, "test_error_pct": metrics["test_error"] * 100,
+            "params_m": metrics["parameters_m"], "search_seconds": metrics["search_seconds"],
+            "retrain_seconds": metrics["retrain_seconds"], "device": metrics["device"], "architecture": arch,
+            "target": metrics["target"], "space": cfg.space, "out": metrics["out"]}
+
+
+from .compare import compare_stage as _compare; STAGES.setdefault("compare", _compare)  # noqa: E402,E702
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
     warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
@@ -135,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="the stage's config YAML")
     parser.add_argument("--dictionary", default=None, help="override the config's dictionary directory")
     parser.add_argument("--data-dir", default=None, help="override the config's data root")
+    parser.add_argument("--dictionary-config", default="configs/dictionary.yml",
+                        help="pipeline stage: how to build the dictionary when it is missing")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="parameters when run outside NNI (NNI's own parameters take precedence)")
     args = parser.parse_args(argv)
