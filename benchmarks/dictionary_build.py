@@ -7,6 +7,7 @@ Writes ``<out>/dictionary-default.md``: per-task accuracies, the build time, the
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -24,6 +25,7 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_dictionary_config(args.config, {"dictionary": str(Path(tmp) / "d"), "data_dir": args.data_dir})
         t0 = time.perf_counter()
@@ -35,6 +37,8 @@ def main() -> None:
         "# Default dictionary build", "",
         f"Command: `python benchmarks/dictionary_build.py --config {args.config}`  ",
         f"Machine: {describe()}  ",
+        f"Load average (1 min) before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} (above 1: other processes "
+        f"shared the cores, so the seconds are pessimistic)  ",
         f"Total build time: {seconds:.0f} s for {len(rows)} entries (data loading included)", "",
         "| task | train acc | val acc | test acc | train seconds | data fingerprint |", "|---|---|---|---|---|---|",
     ] + [f"| {t} | {a:.2%} | {b:.2%} | {c:.2%} | {s:.1f} | `{f}` |" for t, a, b, c, s, f in rows]

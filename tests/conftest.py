@@ -15,6 +15,17 @@ DATA_DIR = Path(os.environ.get("TANAS_TEST_DATA_DIR", REPO.parent / "shared" / "
 torch.set_num_threads(min(2, torch.get_num_threads()))
 warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
 
+# A standard-space file small enough for searches that take seconds.
+TINY_SPACE = """
+name: tiny
+operations: [sep_conv_3x3, dil_conv_3x3, max_pool_3x3, avg_pool_3x3, skip_connect]
+skeletons:
+  - {stem: [4, 8], cells: 2, reductions: [0, 1]}
+cells:
+  - {name: single, nodes: 2, edges: [[0, 1]]}
+  - {name: chain2_res, nodes: 3, edges: [[0, 1], [1, 2], [0, 2]]}
+"""
+
 TINY_TASKS = ["mnist:0-vs-rest", "mnist:1-vs-rest", "fashion-mnist:trouser-vs-rest", "fashion-mnist:coat-vs-rest"]
 
 

@@ -16,6 +16,7 @@ from pytorch_lightning.callbacks import Callback
 from tanas_nni.data import SplitSizes, load_task
 from tanas_nni.errors import TanasError
 from tanas_nni.strategy import FUSE, FuseMixedLayer, fuse_evaluator, pool_size
+from tests.conftest import TINY_SPACE
 
 warnings.filterwarnings("ignore")
 
@@ -223,15 +224,6 @@ class Guarded(dict):
         return self[key] if key in self else default
 
 
-TINY_SPACE = """
-name: tiny
-operations: [sep_conv_3x3, dil_conv_3x3, max_pool_3x3, avg_pool_3x3, skip_connect]
-skeletons:
-  - {stem: [4, 8], cells: 2, reductions: [0, 1]}
-cells:
-  - {name: single, nodes: 2, edges: [[0, 1]]}
-  - {name: chain2_res, nodes: 3, edges: [[0, 1], [1, 2], [0, 2]]}
-"""
 
 
 def test_alpha_never_sees_the_test_split(task, tmp_path):

@@ -11,16 +11,8 @@ import yaml
 from tanas_nni.cli import main
 from tanas_nni.data import SplitSizes, load_task
 from tanas_nni.training import evaluate
+from tests.conftest import TINY_SPACE
 
-TINY_SPACE = """
-name: tiny
-operations: [sep_conv_3x3, dil_conv_3x3, max_pool_3x3, avg_pool_3x3, skip_connect]
-skeletons:
-  - {stem: [4, 8], cells: 2, reductions: [0, 1]}
-cells:
-  - {name: single, nodes: 2, edges: [[0, 1]]}
-  - {name: chain2_res, nodes: 3, edges: [[0, 1], [1, 2], [0, 2]]}
-"""
 
 TINY_BUDGET = ["--train-samples", "256", "--val-samples", "128", "--test-samples", "128", "--rounds", "2",
                "--candidates-per-round", "2", "--cycles", "1", "--retrain-epochs", "1"]
