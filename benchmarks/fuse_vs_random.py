@@ -2,7 +2,7 @@
 
 Usage (the dictionary must have architectures: ``tanas dictionary architectures configs/dictionary.yml -d DIR``)::
 
-    python benchmarks/fuse_vs_random.py --target quickdraw:cat-vs-rest --dictionary runs/dict-fuse \
+    python benchmarks/fuse_vs_random.py --target quickdraw:cat-vs-rest --dictionary runs/dictionary \
         --data-dir /work/shared/datasets --random 5 --retrain-epochs 20 --out benchmarks/results/fuse-vs-random.md
 
 Steps: the task-aware space for the target (distances from the dictionary), FUSE over it (``tanas_nni.search``
@@ -32,7 +32,7 @@ from tanas_nni.training import TrainConfig, count_parameters  # noqa: E402
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--target", default="quickdraw:cat-vs-rest")
-    p.add_argument("--dictionary", default="runs/dict-fuse")
+    p.add_argument("--dictionary", default="runs/dictionary")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--k", type=int, default=3)
     p.add_argument("--method", default="fisher")
