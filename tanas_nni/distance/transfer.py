@@ -3,14 +3,23 @@
 The source network's penultimate features, frozen, are computed on the *target's* examples; a transfer network N (an MLP,
 ``hidden`` sizes) learns to map them to the target network's penultimate features (MSE, standardised features). N is
 judged by a criterion on the target's validation split, then pruned by global weight magnitude
-(``torch.nn.utils.prune.global_unstructured``) in steps of ``step`` of its weights, fine-tuned after each step, for as long
-as the criterion stays within ``epsilon`` of N's unpruned value. The distance is the percentage of N's weights still
-needed (``score: weights``). A near source needs a small N; a far one a large N.
+(``torch.nn.utils.prune.global_unstructured``) in steps (``schedule``), fine-tuned after each step, for as long as the
+criterion stays within ``epsilon`` of N's unpruned value. The distance is the percentage of N's weights still needed
+(``score: weights``). A near source needs a small N; a far one a large N.
+
+Schedules: ``geometric`` (default) removes ``step`` of the weights still left at each step (density 1, 0.7, 0.49, ...
+down to ``min_density``), so the resolution is finest where most pairs end (10-25 % of the weights); ``linear`` removes
+``step`` of the original weights per step (the reference's 5 %). With ``interpolate`` the distance is the density at
+which the criterion curve crosses the ε line (linear in log density between the last accepted and the first rejected
+step) instead of the last accepted step, which breaks the ties that whole steps leave.
 
 Criteria:
 
 ``r2`` (default)
     R² of the reconstructed target features on the validation split: how well the target's representation is rebuilt.
+``r2-white``
+    R² in the target features' top ``components`` principal directions, each whitened to unit variance (computed on the
+    train split): every major factor of the target's representation counts equally, not only the largest-variance ones.
 ``probe``
     Accuracy of the target network's own classifier (a linear probe on its penultimate features) applied to N's output.
     Binary targets are solved by almost any reconstruction, so within one point of the unpruned accuracy nearly every
@@ -36,7 +45,7 @@ from ..errors import TanasError
 from ..training import check_finite
 from .base import DistanceTarget, TaskDistance, penultimate, register_distance
 
-__all__ = ["TransferDistance", "TransferSettings", "transfer_curve"]
+__all__ = ["TransferDistance", "TransferSettings", "transfer_curve", "pruning_densities", "curve_score"]
 
 
 @dataclass
@@ -53,12 +62,22 @@ class TransferSettings:
         Epochs of the initial training (Adam, ``lr``, batch ``batch_size``) on the target's train split.
     finetune_epochs
         Epochs of fine-tuning after each pruning step.
+    schedule
+        ``geometric``: each step removes ``step`` of the weights still left; ``linear``: ``step`` of the original
+        weights.
     step
-        Fraction of the transfer network's weights removed per pruning step (the reference's 5 %).
+        Fraction removed per pruning step (see ``schedule``; the reference's linear 5 % is ``linear`` / 0.05).
+    min_density
+        The smallest density tried (geometric schedule); a network that stays within ε down to it scores this density.
+    interpolate
+        Score the crossing of the ε line (log-density interpolation) rather than the last accepted step.
     epsilon
-        How far below its unpruned value the criterion may fall (R² units for ``r2``, accuracy for ``probe``).
+        How far below its unpruned value the criterion may fall (R² units for ``r2``/``r2-white``, accuracy for
+        ``probe``).
     criterion
-        ``r2`` or ``probe`` (see the module docstring).
+        ``r2``, ``r2-white`` or ``probe`` (see the module docstring).
+    components
+        Principal components of the target's features that ``r2-white`` scores (each whitened to unit variance).
     score
         ``weights``: % of weights still needed (the paper's); ``unexplained``: 100·(1 − R²) of the unpruned network.
     seeds
@@ -68,9 +87,13 @@ class TransferSettings:
     hidden: list[int] = field(default_factory=lambda: [128])
     epochs: int = 30
     finetune_epochs: int = 2
-    step: float = 0.05
-    epsilon: float = 0.02
-    criterion: Literal["r2", "probe"] = "r2"
+    schedule: Literal["geometric", "linear"] = "geometric"
+    step: float = 0.3
+    min_density: float = 0.01
+    interpolate: bool = True
+    epsilon: float = 0.05
+    criterion: Literal["r2", "r2-white", "probe"] = "r2"
+    components: int = 16
     score: Literal["weights", "unexplained"] = "weights"
     lr: float = 1e-3
     batch_size: int = 128
@@ -83,9 +106,13 @@ class TransferSettings:
         check_range("finetune_epochs", self.finetune_epochs, 0)
         check_range("step", self.step, 0, 1, lo_open=True)
         check_range("epsilon", self.epsilon, 0)
+        check_range("min_density", self.min_density, 0, 1, lo_open=True)
+        if self.schedule not in ("geometric", "linear"):
+            raise TanasError(f"schedule: 'geometric' or 'linear', got {self.schedule!r}")
         check_range("lr", self.lr, 0, lo_open=True)
         check_range("batch_size", self.batch_size, 1)
         check_range("seeds", self.seeds, 1)
+        check_range("components", self.components, 1)
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -131,6 +158,14 @@ def transfer_curve(xs: dict[str, torch.Tensor], yt: dict[str, torch.Tensor], lab
     y_mu, y_sd = yt["train"].mean(0), yt["train"].std(0).clamp_min(1e-3)
     y_tr = (yt["train"] - y_mu) / y_sd
     total_var = ((yt["val"] - yt["val"].mean(0)) ** 2).sum().clamp_min(1e-12)
+    if s.criterion == "r2-white":
+        # The target's principal directions (from its train split), each scaled to unit variance: R² then weighs the
+        # target's first `components` factors equally instead of letting the few largest-variance features decide it.
+        _, sv, vh = torch.linalg.svd(y_tr - y_tr.mean(0), full_matrices=False)
+        k = min(s.components, int((sv > 1e-6 * sv[0]).sum()))
+        proj = vh[:k].T / (sv[:k] / max(len(y_tr) - 1, 1) ** 0.5)
+        z_va = ((yt["val"] - y_mu) / y_sd) @ proj
+        z_var = ((z_va - z_va.mean(0)) ** 2).sum().clamp_min(1e-12)
 
     @torch.no_grad()
     def criterion(net: nn.Module) -> float:
@@ -139,6 +174,9 @@ def transfer_curve(xs: dict[str, torch.Tensor], yt: dict[str, torch.Tensor], lab
         net.train()
         if s.criterion == "r2":
             return float(1 - ((pred - yt["val"]) ** 2).sum() / total_var)
+        if s.criterion == "r2-white":
+            z = ((pred - y_mu) / y_sd) @ proj
+            return float(1 - ((z - z_va) ** 2).sum() / z_var)
         return float((head(pred).argmax(1) == labels_val).float().mean())
 
     torch.manual_seed(seed)
@@ -151,8 +189,7 @@ def transfer_curve(xs: dict[str, torch.Tensor], yt: dict[str, torch.Tensor], lab
         return curve
     linears = [(m, "weight") for m in net if isinstance(m, nn.Linear)]
     total = sum(m.weight.numel() for m, _ in linears)
-    for k in range(1, math.ceil(1 / s.step)):
-        density = max(0.0, 1 - k * s.step)
+    for density in pruning_densities(s):
         kept = sum(int(m.weight_mask.sum()) if hasattr(m, "weight_mask") else m.weight.numel() for m, _ in linears)
         # amount counts among the weights still unpruned, so steps are taken in fractions of the original size.
         prune.global_unstructured(linears, pruning_method=prune.L1Unstructured, amount=kept - round(density * total))
@@ -165,16 +202,33 @@ def transfer_curve(xs: dict[str, torch.Tensor], yt: dict[str, torch.Tensor], lab
     return curve
 
 
+def pruning_densities(s: TransferSettings) -> list[float]:
+    """The densities (fraction of N's weights kept) tried after the unpruned network, in order."""
+    if s.schedule == "linear":
+        return [max(0.0, 1 - k * s.step) for k in range(1, math.ceil(1 / s.step))]
+    out, d = [], 1.0
+    while d * (1 - s.step) >= s.min_density * (1 - 1e-9):
+        d *= 1 - s.step
+        out.append(d)
+    return out
+
+
 def curve_score(curve: list[tuple[float, float]], s: TransferSettings) -> float:
-    """The distance one curve gives: % of weights at the last accepted step, or 100·(1 − R²) unpruned."""
+    """The distance one curve gives: % of weights needed (the ε crossing, or the last accepted step), or 100·(1 − R²)
+    unpruned."""
     if s.score == "unexplained":
         return 100.0 * max(0.0, 1.0 - curve[0][1])
     base = curve[0][1]
-    needed = 1.0
+    line = base - s.epsilon
+    needed, above = 1.0, base
     for density, value in curve[1:]:
-        if value < base - s.epsilon:
+        if value < line:
+            if s.interpolate and density > 0 and above > value:
+                # Where the curve crosses the ε line, linear in log density between the two steps around it.
+                f = (above - line) / (above - value)
+                needed = math.exp(math.log(needed) + f * (math.log(density) - math.log(needed)))
             break
-        needed = density
+        needed, above = density, value
     return 100.0 * needed
 
 
@@ -189,8 +243,8 @@ class TransferDistance(TaskDistance):
         if target.is_source(source):
             return 0.0
         s = self.settings
-        if s.score == "unexplained" and s.criterion != "r2":
-            raise TanasError("distance.transfer.score: 'unexplained' is 1 - R² and needs criterion: r2")
+        if s.score == "unexplained" and s.criterion == "probe":
+            raise TanasError("distance.transfer.score: 'unexplained' is 1 - R² and needs criterion: r2 or r2-white")
         data = target.data
         if "transfer-target" not in target.memo:
             target.memo["transfer-target"] = {sp: penultimate(target.network, data.x[sp]) for sp in ("train", "val")}

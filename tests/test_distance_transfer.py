@@ -1,0 +1,34 @@
+"""Pruning schedule and scoring of the ``transfer`` distance (pure functions, no training)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tanas_nni.distance.transfer import TransferSettings, curve_score, pruning_densities
+from tanas_nni.errors import TanasError
+
+
+def test_geometric_schedule_removes_a_fraction_of_what_is_left():
+    d = pruning_densities(TransferSettings(schedule="geometric", step=0.3, min_density=0.01))
+    assert d[:3] == pytest.approx([0.7, 0.49, 0.343])
+    assert min(d) >= 0.01 and d[-1] * 0.7 < 0.01
+
+
+def test_linear_schedule_is_the_reference_five_percent():
+    d = pruning_densities(TransferSettings(schedule="linear", step=0.05))
+    assert d[0] == pytest.approx(0.95) and d[-1] == pytest.approx(0.05) and len(d) == 19
+
+
+def test_score_interpolates_the_epsilon_crossing_in_log_density():
+    curve = [(1.0, 0.9), (0.7, 0.89), (0.49, 0.80)]  # ε line at 0.85: crossed 4/9 of the way from 0.7 to 0.49
+    exact = 100 * math.exp(math.log(0.7) + (0.04 / 0.09) * (math.log(0.49) - math.log(0.7)))
+    assert curve_score(curve, TransferSettings(epsilon=0.05)) == pytest.approx(exact)
+    assert curve_score(curve, TransferSettings(epsilon=0.05, interpolate=False)) == pytest.approx(70.0)
+    never_crossed = [(1.0, 0.9), (0.7, 0.88)]
+    assert curve_score(never_crossed, TransferSettings(epsilon=0.05)) == pytest.approx(70.0)
+
+
+def test_unknown_schedule_is_a_one_line_error():
+    with pytest.raises(TanasError, match="schedule"):
+        TransferSettings(schedule="cosine")
