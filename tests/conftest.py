@@ -55,3 +55,44 @@ def tiny_dictionary(tiny_dictionary_config):
     from tanas_nni.dictionary import build_dictionary
 
     return build_dictionary(tiny_dictionary_config, log=lambda m: None)
+
+
+# The bad-input catalogue: every test that feeds a command, a YAML entry point or the API malformed files, unknown names,
+# wrong types, out-of-range numbers, missing or empty data or wrong image shapes, and checks for a one-line error (exit
+# code 2 from the CLI) with nothing changed on disk. They are marked `bad_input`, and the summary counts the cases.
+BAD_INPUT_TESTS = {
+    "test_bad_config_is_refused_and_dictionary_untouched", "test_missing_config_file", "test_missing_data_files",
+    "test_unwritable_dictionary_directory", "test_truncated_weight_file", "test_unknown_entry_and_missing_dictionary",
+    "test_argparse_errors_are_one_line_exit_2", "test_console_script_exit_code_in_a_real_process",
+    "test_task_id_errors_are_one_line", "test_unknown_dataset_and_class", "test_missing_files_offline_error_names_the_place",
+    "test_truncated_idx_file", "test_user_dataset_with_mixed_image_sizes_is_refused",
+    "test_cli_bad_input", "test_cli_empty_dictionary", "test_unknown_schedule_is_a_one_line_error",
+    "test_bad_spaces_are_refused", "test_bad_input_gives_one_line_and_exit_2", "test_empty_candidate_list_is_refused",
+    "test_malformed_space_is_refused_with_one_line", "test_missing_space_file", "test_invalid_architecture_is_refused",
+    "test_truncated_weights_detected_with_entry_id", "test_open_errors", "test_bad_inputs",
+    "test_distance_stage_bad_input_fails_the_trial", "test_bad_input_is_one_line_exit_2", "test_recipe_validation",
+    "test_nan_loss_names_stage_task_and_step",
+}
+_bad_input_results: dict[str, str] = {}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "bad_input: a case of the bad-input catalogue (counted in the summary)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if getattr(item, "originalname", item.name) in BAD_INPUT_TESTS:
+            item.add_marker("bad_input")
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and "bad_input" in report.keywords:
+        _bad_input_results[report.nodeid] = report.outcome
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _bad_input_results:
+        passed = sum(1 for o in _bad_input_results.values() if o == "passed")
+        terminalreporter.write_line(f"bad-input catalogue: {len(_bad_input_results)} cases tried, {passed} refused "
+                                    f"cleanly")
