@@ -56,3 +56,18 @@ def test_pipeline_stage_standard_space(tmp_path, data_dir):
     assert final["target"] == "quickdraw:eye-vs-rest"  # the NNI parameter overrides the config
     assert 0 <= final["test_error_pct"] <= 100 and final["params_m"] > 0 and final["search_seconds"] > 0
     assert (tmp_path / "out" / "architecture.json").is_file()
+
+
+def test_rerun_dictionary_trial_reuses_the_finished_entry(tmp_path, data_dir):
+    cfg = tmp_path / "dictionary.yml"
+    cfg.write_text(yaml.safe_dump({
+        "dictionary": "d", "data_dir": str(data_dir), "tasks": ["mnist:0-vs-rest"], "threads": 1,
+        "samples": {"train": 200, "val": 100, "test": 100}, "network": {"width": 8, "features": 16},
+        "training": {"epochs": 1, "batch_size": 64}}))
+    code, first, err = _trial("dictionary", "--config", cfg, "--param", "task=mnist:3-vs-rest")
+    assert code == 0, err
+    checksum = DictionaryStore.open(tmp_path / "d").get("mnist:3-vs-rest").checksum
+    code, second, err = _trial("dictionary", "--config", cfg, "--param", "task=mnist:3-vs-rest")
+    assert code == 0 and "finished already" in err and "reusing it" in err
+    assert second == first
+    assert DictionaryStore.open(tmp_path / "d").get("mnist:3-vs-rest").checksum == checksum
