@@ -263,6 +263,12 @@ def search(data, space, fuse: FuseConfig | None = None, n_candidates: int | None
         raise TanasError("candidates: the space produced no candidate architectures")
     if len(candidates) < 2:
         raise TanasError(f"candidates: the space produced {len(candidates)} candidate; FUSE needs at least 2")
+    if workdir is not None:
+        # Checkpoints resume only the same search: the same candidates, budget, seed and data. A search whose space
+        # changed (another dictionary, other distances) starts afresh in its own folder instead of loading a mismatch.
+        from .config import config_hash
+        workdir = Path(workdir) / config_hash({"candidates": [a.key for a in candidates], "fuse": to_dict(fuse),
+                                               "seed": seed, "data": getattr(data, "fingerprint", None)})
     model_space = whole_network_space(candidates, data.num_classes, data.input_shape)
     evaluator = fuse_evaluator(data.x["train"], data.y["train"], data.x["val"], data.y["val"], data.num_classes,
                                learning_rate=fuse.weight_lr, weight_decay=fuse.weight_decay,

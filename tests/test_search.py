@@ -154,10 +154,11 @@ def test_search_killed_mid_way_resumes_to_the_same_result(data_dir, tiny_space, 
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     subprocess.run(command(tmp_path / "full"), check=True, env=env, capture_output=True)
     proc = subprocess.Popen(command(tmp_path / "cut"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    trajectory = tmp_path / "cut" / "search" / "trajectory.csv"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if trajectory.is_file() and len(trajectory.read_text().splitlines()) >= 4:  # 3 phase-epochs checkpointed
+        # the search checkpoints into a folder keyed by its candidates, budget, seed and data
+        trajectory = next((tmp_path / "cut" / "search").glob("*/trajectory.csv"), None)
+        if trajectory and len(trajectory.read_text().splitlines()) >= 4:  # 3 phase-epochs checkpointed
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be killed; make the budget larger"
