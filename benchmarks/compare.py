@@ -97,13 +97,13 @@ def main() -> int:
 
     warnings.filterwarnings("ignore")
     from tanas_nni.cli.compare import _format
-    from tanas_nni.cli.search import _quiet_libraries
+    from tanas_nni.cli import quiet_libraries
 
     cfg = load_compare_config(args.config, {"budget": args.budget, "target": args.target, "results": args.results,
                                             "dictionary": args.dictionary, "data_dir": args.data_dir,
                                             "threads": args.threads})
     methods = args.methods.split(",") if args.methods else None
-    _quiet_libraries()
+    quiet_libraries()
     t0 = time.perf_counter()
     records = run_comparison(cfg, methods, lambda info: print(_format(info) or "", file=sys.stderr, flush=True)
                              if _format(info) else None, force=args.force)

@@ -52,7 +52,7 @@ def _format(info: dict) -> str | None:
 
 def _compare(args) -> int:
     from ..experiment.compare import METHOD_ORDER, check_method, load_compare_config, run_comparison, target_dir
-    from .search import _quiet_libraries
+    from . import quiet_libraries
 
     if args.list:
         print("\n".join(METHOD_ORDER))
@@ -67,7 +67,7 @@ def _compare(args) -> int:
     from ..data import TaskSpec
 
     TaskSpec.parse(cfg.target)  # a malformed target fails here, before any work
-    _quiet_libraries()
+    quiet_libraries()
 
     def progress(info: dict) -> None:
         line = None if args.quiet else _format(info)

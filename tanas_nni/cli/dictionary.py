@@ -53,10 +53,10 @@ def _architectures(args) -> int:
     from ..dictionary import load_dictionary_config
     from ..dictionary.build import _log
     from ..search import dictionary_architectures
-    from .search import _quiet_libraries
+    from . import quiet_libraries
 
     cfg = load_dictionary_config(args.config, {"dictionary": args.dictionary, "data_dir": args.data_dir})
-    _quiet_libraries()
+    quiet_libraries()
     dictionary_architectures(cfg, force=args.force, log=_log)
     return 0
 

@@ -1,8 +1,9 @@
 """``tanas search``: space -> FUSE -> retrain -> test once -> export folder."""
 from __future__ import annotations
 
-import logging
 import sys
+
+from . import quiet_libraries
 
 
 def register(sub) -> None:
@@ -76,20 +77,6 @@ def _format(stage: str, info: dict) -> str | None:
     return None
 
 
-def _quiet_libraries() -> None:
-    """NNI and Lightning log every experiment start/stop and trainer setting; the progress lines say what matters."""
-    import warnings
-
-    import nni.runtime.log
-    import pytorch_lightning  # noqa: F401  (sets its loggers' levels on import; ours must come after)
-
-    nni.runtime.log.silence_stdout()  # NNI's own switch; stdout then carries only the export folder's path
-    for name in ("nni", "pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module=r"pytorch_lightning\..*")
-    warnings.filterwarnings("ignore", module=r"lightning_fabric\..*")
-
-
 def _search(args) -> int:
     from ..search import load_search_config, run_pipeline
 
@@ -104,7 +91,7 @@ def _search(args) -> int:
         "samples.train": args.train_samples, "samples.val": args.val_samples, "samples.test": args.test_samples,
     }
     cfg = load_search_config(args.config, overrides)
-    _quiet_libraries()
+    quiet_libraries()
     metrics = run_pipeline(cfg, on_progress=_printer(args.quiet))
     print(metrics["out"])
     return 0
