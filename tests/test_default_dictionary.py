@@ -1,0 +1,71 @@
+"""The task-aware space for quickdraw:cat-vs-rest on the *default* dictionary (configs/dictionary.yml).
+
+Slow: it needs the default dictionary with its architectures. It uses ``$TANAS_DEFAULT_DICTIONARY`` or
+``runs/dictionary`` when that holds all ten entries with architectures, and otherwise builds one into a temporary
+directory with the project's own commands (about 12 minutes on 2 CPU cores). Run with ``make test-slow``.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tanas_nni.dictionary import DictionaryStore
+from tanas_nni.distance import distances_to
+from tanas_nni.space import Architecture, TaskAwareSpace
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "dictionary.yml"
+TARGET = "quickdraw:cat-vs-rest"
+K = 3
+
+pytestmark = pytest.mark.slow
+
+
+def _complete(root: Path) -> bool:
+    try:
+        store = DictionaryStore.open(root)
+        entries = store.entries()
+    except Exception:
+        return False
+    return len(entries) == 10 and all(e.architecture for e in entries)
+
+
+@pytest.fixture(scope="module")
+def default_store(data_dir, tmp_path_factory) -> DictionaryStore:
+    for candidate in (os.environ.get("TANAS_DEFAULT_DICTIONARY"), ROOT / "runs" / "dictionary"):
+        if candidate and _complete(Path(candidate)):
+            return DictionaryStore.open(candidate)
+    root = tmp_path_factory.mktemp("default") / "dictionary"
+    for step in ("build", "architectures"):
+        subprocess.run([sys.executable, "-m", "tanas_nni.cli", "dictionary", step, str(CONFIG), "-d", str(root),
+                        "--data-dir", str(data_dir)], check=True)
+    return DictionaryStore.open(root)
+
+
+def test_task_aware_space_holds_only_what_the_k_nearest_use(default_store, data_dir):
+    ranked = distances_to(TARGET, default_store, "fisher", data_dir=data_dir)
+    assert len(ranked) == 10
+    nearest = [task for task, _ in ranked[:K]]
+    archs = {e.task: Architecture.from_dict(e.architecture["arch"]) for e in default_store.entries()}
+    near = [archs[t] for t in nearest]
+
+    space = TaskAwareSpace.from_dictionary(TARGET, default_store, method="fisher", k=K, data_dir=data_dir)
+    assert [t for t, _, _ in space.neighbours] == nearest
+    assert space.base_architectures == near
+    assert set(space.spec.skeletons) == {a.skeleton for a in near}
+    assert set(space.spec.cells) == {a.cell.topology for a in near}
+    assert set(space.spec.operations) == set().union(*(a.operations() for a in near))
+    # Operations that only the other seven tasks use are not in it, and nothing generated leaves it.
+    others = set().union(*(a.operations() for t, a in archs.items() if t not in nearest))
+    assert not (others - set().union(*(a.operations() for a in near))) & set(space.spec.operations)
+    for arch in space.candidates(40, seed=0):
+        assert space.contains(arch)
+        assert arch.skeleton in space.spec.skeletons and arch.cell.topology in space.spec.cells
+        assert arch.operations() <= set(space.spec.operations)
+    # Closeness weights: nearest first, summing to one.
+    weights = [w for _, _, w in space.neighbours]
+    assert weights == sorted(weights, reverse=True) and abs(sum(weights) - 1) < 1e-6
