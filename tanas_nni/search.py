@@ -49,7 +49,7 @@ ProgressFn = Callable[[str, dict], None]
 class FuseConfig:
     """FUSE's budget and learning rates (see :class:`tanas_nni.strategy.FUSE`).
 
-    Defaults: 4 candidates per round, 3 rounds (10 candidates in all), 2 cycles of (1 weight epoch, 1 α epoch) per
+    Defaults: 4 candidates per round, 3 rounds (10 candidates in all), 2 cycles of (1 weight epoch, 5 α epochs) per
     round, weights AdamW lr 3e-3 (weight decay 5e-4), α Adam lr 0.05, every round's candidates re-initialised.
     """
 
@@ -57,7 +57,7 @@ class FuseConfig:
     rounds: int = 3
     cycles: int = 2
     weight_epochs: int = 1
-    alpha_epochs: int = 1
+    alpha_epochs: int = 5
     weight_lr: float = 3e-3
     weight_decay: float = 5e-4
     alpha_lr: float = 0.05

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -27,6 +29,23 @@ cells:
 """
 
 TINY_TASKS = ["mnist:0-vs-rest", "mnist:1-vs-rest", "fashion-mnist:trouser-vs-rest", "fashion-mnist:coat-vs-rest"]
+
+
+def run_killed_on(cmd: list[str], kill_after: str | None = None) -> int:
+    """Run ``cmd`` in a real process; SIGKILL it as soon as a stderr line contains ``kill_after``. Its exit code."""
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    for line in proc.stderr:
+        if kill_after and kill_after in line:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(timeout=300)
+    return proc.returncode
+
+
+@pytest.fixture(scope="session")
+def run_killed():
+    """:func:`run_killed_on`, for kill-and-resume tests."""
+    return run_killed_on
 
 
 @pytest.fixture(scope="session")

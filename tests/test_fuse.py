@@ -139,6 +139,44 @@ def test_phases_touch_only_their_parameters(task):
     assert all(r["weights_changed"] for r in weight_epochs)
 
 
+class CountForwards(Callback):
+    """Counts the candidates' forward passes in each α epoch."""
+
+    def __init__(self):
+        self.per_alpha_epoch, self._calls, self._hooks = [], 0, []
+
+    def on_fit_start(self, trainer, pl_module):
+        layer = pl_module.mixed_layer()
+        for name in layer.names:
+            self._hooks.append(layer[name].register_forward_hook(lambda *a: self._count()))
+
+    def _count(self):
+        self._calls += 1
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._calls = 0
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        ph = pl_module.strategy.phase_of_epoch(trainer.current_epoch)
+        if ph["phase"] == "alpha":
+            self.per_alpha_epoch.append((ph["first_alpha_epoch"], self._calls))
+
+
+def test_later_alpha_epochs_reuse_logits_and_match_recomputing(task, monkeypatch):
+    kw = {"alpha_epochs": 3, "rounds": 1, "cycles": 2}
+    counter = CountForwards()
+    cached, _ = run_fuse(Toy(3), task, callbacks=[counter], **kw)
+    batches = -(-len(task.y["val"]) // 128)
+    # The first α epoch of a phase runs each candidate once per batch; the later ones run none.
+    assert counter.per_alpha_epoch == [(True, 3 * batches), (False, 0), (False, 0)] * 2
+    # The same search with every logit recomputed ends with the same α, bit for bit.
+    monkeypatch.setattr(FuseMixedLayer, "_frozen_forward",
+                        lambda self, i, net, args, kwargs: net(*args, **kwargs).detach())
+    recomputed, _ = run_fuse(Toy(3), task, **kw)
+    assert torch.equal(layer_of(cached)._arch_alpha, layer_of(recomputed)._arch_alpha)
+    assert cached.alpha_trajectory() == recomputed.alpha_trajectory()
+
+
 def test_export_is_argmax_alpha_and_ranking_is_sorted(task):
     strategy, exp = run_fuse(Toy(5), task)
     layer = layer_of(strategy)
@@ -197,7 +235,7 @@ def test_state_dict_round_trip(task, tmp_path):
     # A new strategy (no checkpoint_dir) given that state resumes at the end and reports the same result.
     torch.manual_seed(0)
     ev = fuse_evaluator(task.x["train"], task.y["train"], task.x["val"], task.y["val"], 2, learning_rate=1e-2)
-    again = FUSE(candidates_per_round=3, rounds=2, cycles=2, weight_epochs=2, alpha_lr=0.1)
+    again = FUSE(candidates_per_round=3, rounds=2, cycles=2, weight_epochs=2, alpha_epochs=1, alpha_lr=0.1)
     from nni.nas.execution import SequentialExecutionEngine
     from nni.nas.space import RawFormatModelSpace
 
@@ -264,12 +302,13 @@ def test_bad_spaces_are_refused(task):
 
 def test_repr_and_defaults():
     s = FUSE()
-    assert repr(s) == ("FUSE(candidates_per_round=4, rounds=3, cycles=2, weight_epochs=1, alpha_epochs=1, "
+    assert repr(s) == ("FUSE(candidates_per_round=4, rounds=3, cycles=2, weight_epochs=1, alpha_epochs=5, "
                        "alpha_lr=0.05, reset_weights=True, seed=0)")
-    assert s.total_epochs == 3 * 2 * 2 and pool_size(4, 3) == 10
+    assert s.total_epochs == 3 * 2 * (1 + 5) and pool_size(4, 3) == 10
     assert s.phase_of_epoch(0)["phase"] == "weights" and s.phase_of_epoch(1)["phase"] == "alpha"
-    assert s.phase_of_epoch(4) == {"round": 1, "cycle": 0, "phase": "weights", "first_epoch_of_round": True,
-                                   "last_epoch_of_round": False}
+    assert s.phase_of_epoch(12) == {"round": 1, "cycle": 0, "phase": "weights", "first_epoch_of_round": True,
+                                    "first_alpha_epoch": False, "last_epoch_of_round": False}
+    assert s.phase_of_epoch(13)["first_alpha_epoch"] and not s.phase_of_epoch(14)["first_alpha_epoch"]
 
 
 def test_candidates_are_plain_networks_after_the_search(task):

@@ -1,7 +1,6 @@
 """Kill-and-resume: SIGKILL a dictionary build at several points, rerun it, and get what an uninterrupted run gets."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -23,16 +22,9 @@ def _config(tmp_path, data_dir, name):
     return cfg
 
 
-def _build(cfg, kill_after: str | None = None) -> int:
-    """Run `tanas dictionary build` in a real process; SIGKILL it as soon as a line containing ``kill_after`` appears."""
-    proc = subprocess.Popen([sys.executable, "-m", "tanas_nni.cli", "dictionary", "build", str(cfg)],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    for line in proc.stderr:
-        if kill_after and kill_after in line:
-            os.kill(proc.pid, signal.SIGKILL)
-            break
-    proc.wait(timeout=300)
-    return proc.returncode
+def _build(run_killed, cfg, kill_after: str | None = None) -> int:
+    """Run `tanas dictionary build` in a real process, SIGKILLed on the first stderr line with ``kill_after``."""
+    return run_killed([sys.executable, "-m", "tanas_nni.cli", "dictionary", "build", str(cfg)], kill_after)
 
 
 def _content(root):
@@ -46,9 +38,9 @@ def _content(root):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, data_dir):
+def reference(tmp_path_factory, data_dir, run_killed):
     tmp = tmp_path_factory.mktemp("ref")
-    assert _build(_config(tmp, data_dir, "ref")) == 0
+    assert _build(run_killed, _config(tmp, data_dir, "ref")) == 0
     return _content(tmp / "ref")
 
 
@@ -57,12 +49,12 @@ def reference(tmp_path_factory, data_dir):
     "[1/3] mnist:2-vs-rest: test acc",              # right after the first entry was installed
     "[3/3] mnist:4-vs-rest: epoch 2/2",             # during the last entry, before its install
 ])
-def test_killed_build_resumes_to_the_same_dictionary(tmp_path, data_dir, reference, kill_after):
+def test_killed_build_resumes_to_the_same_dictionary(tmp_path, data_dir, reference, kill_after, run_killed):
     cfg = _config(tmp_path, data_dir, "d")
-    assert _build(cfg, kill_after) == -signal.SIGKILL
+    assert _build(run_killed, cfg, kill_after) == -signal.SIGKILL
     done_before = set(DictionaryStore.open(tmp_path / "d").task_ids())
     assert done_before < set(TASKS)  # really interrupted
-    assert _build(cfg) == 0
+    assert _build(run_killed, cfg) == 0
     assert _content(tmp_path / "d") == reference
     assert not [p for p in (tmp_path / "d" / "entries").iterdir() if p.name.startswith(".")]
 
