@@ -35,7 +35,7 @@ ARCHS = {
 TINY = {
     "samples": {"train": 192, "val": 96, "test": 96}, "retrain": {"epochs": 1, "batch_size": 64},
     "fuse": {"candidates_per_round": 2, "rounds": 1, "cycles": 1, "batch_size": 64},
-    "darts": {"epochs": 1}, "random_one_shot": {"subnets": 2}, "random": {"trials": 2, "epochs": 1},
+    "darts": {"epochs": 1}, "random_one_shot": {"subnets": 2}, "random": {"trials": 2},
     "handcrafted": {"resnet18": {"epochs": 1, "stem_stride": 4}, "resnet34": {"epochs": 1, "stem_stride": 4},
                     "densenet161": {"epochs": 1, "stem_stride": 3}, "cnn5": {}},
 }
@@ -106,6 +106,7 @@ def test_every_method_yields_a_valid_record(results):
             assert arch.skeleton == cells.skeleton and arch.operations() <= set(cells.operations)
     by = {r["method"]: r for r in records}
     assert by["random"]["budget"]["trials"] == 2 and by["random"]["trials_run"] == 2
+    assert by["random"]["budget"]["epochs_per_trial"] == TINY["retrain"]["epochs"]  # a trial trains like the final net
     assert by["darts"]["budget"]["epochs"] == 1 and by["darts"]["budget"]["arc_learning_rate"] == 3e-4
     assert by["random-one-shot"]["budget"]["epochs"] == 1  # FUSE's total weight epochs (1 round x 1 cycle x 1)
     assert by["resnet18"]["budget"] == {"epochs": 1, "stem_stride": 4}

@@ -30,7 +30,7 @@ several skeletons. Building that space (the distances) is done once per method r
 Fairness of budgets (see ``configs/compare.yml``): the supernet strategies train for as many epochs over the training
 split as FUSE's weight phases do in all (``rounds × cycles × weight_epochs``) unless a budget says otherwise, with the
 same weight optimiser (AdamW, FUSE's weight lr and decay) and batch size; random search gets as many architectures as
-FUSE's candidate pool by default. Every searched winner is retrained from scratch with the same :class:`TrainConfig` and
+FUSE's candidate pool by default, each trained like the final network (the retraining recipe's epochs). Every searched winner is retrained from scratch with the same :class:`TrainConfig` and
 evaluated once on the test split; the test split never reaches a search (weights: train split; every decision: val).
 
 Each method writes one record, ``<results>/<target>/<method>.json`` (atomic), so a rerun skips finished methods; a record
@@ -87,10 +87,15 @@ class OneShotBudget:
 
 @dataclass
 class RandomBudget:
-    """NNI multi-trial random search: ``trials`` architectures (null: FUSE's pool size), ``epochs`` each."""
+    """NNI multi-trial random search: ``trials`` architectures (null: FUSE's pool size), ``epochs`` each.
+
+    ``epochs`` null: the retraining recipe's, i.e. every trial trains its network as the final network is trained; this
+    is how NNI's multi-trial strategies evaluate a model (a trial is a full training run), and what "the same epochs"
+    means for them. A smaller number makes random search a cheaper, noisier proxy; it is recorded with the result.
+    """
 
     trials: int | None = None
-    epochs: int = 1
+    epochs: int | None = None
 
     def __post_init__(self):
         check_range("trials", self.trials, 1)
@@ -123,7 +128,7 @@ class CompareBudget:
     fuse: FuseConfig = field(default_factory=FuseConfig)
     darts: OneShotBudget = field(default_factory=OneShotBudget)
     random_one_shot: OneShotBudget = field(default_factory=lambda: OneShotBudget(subnets=10))
-    random: RandomBudget = field(default_factory=lambda: RandomBudget(epochs=2))
+    random: RandomBudget = field(default_factory=RandomBudget)
     handcrafted: dict[str, HandcraftedBudget] = field(default_factory=_handcrafted_defaults)
 
     def __post_init__(self):
@@ -473,7 +478,8 @@ def _random(ctx: Context) -> Outcome:
 
     b = ctx.budget.random
     trials = b.trials or ctx.budget.fuse_pool()
-    recipe = TrainConfig(**{**asdict(ctx.budget.retrain), "epochs": b.epochs})
+    epochs = b.epochs or ctx.budget.retrain.epochs
+    recipe = TrainConfig(**{**asdict(ctx.budget.retrain), "epochs": epochs})
     space = _cell_space(ctx)
     state = {"n": 0}
 
@@ -496,7 +502,7 @@ def _random(ctx: Context) -> Outcome:
     arch = architecture_from_sample(space, sample)
     model, result = _retrain(ctx, arch)
     return Outcome(str(arch), arch.to_dict(), model, result, seconds,
-                   {"trials": trials, "epochs_per_trial": b.epochs, "strategy": repr(strategy),
+                   {"trials": trials, "epochs_per_trial": epochs, "strategy": repr(strategy),
                     "operations": list(space.operations), "skeleton": space.skeleton.to_dict()},
                    {"sample": sample, "trials_run": state["n"]})
 
