@@ -95,8 +95,10 @@ class Chromium:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
-# Columns of the trial table shown besides the defaults (labels as the web UI's column dialog names them).
-EXTRA_COLUMNS = ["method (space)", "params (metric)", "search_seconds (metric)"]
+# Columns of the trial table shown besides the defaults (labels as the web UI's column dialog names them). The method as
+# the trial reports it ("metric"), not as NNI lists its parameters ("space"): NNI 3.0 may list a trial with another
+# trial's parameters (microsoft/nni#5726).
+EXTRA_COLUMNS = ["method (metric)", "params (metric)", "search_seconds (metric)"]
 
 
 def shoot(chromium: str, base_url: str, out_dir: Path, name: str) -> list[Path]:
