@@ -4,7 +4,7 @@
                                  [--methods a,b,...] [--results runs/compare-benchmark] [--out benchmarks/results]
 
 Runs every method in this process, one after another (so their wall-clock costs are measured on the same, otherwise idle
-machine), then writes ``<out>/compare-<date>-<machine>.md`` (+ ``.csv``, ``.png``): the machine, the command, every
+machine), then writes ``<out>/compare-<date>-<machine>-<budget>.md`` (+ ``.csv``, ``.png``): the machine, the command, every
 method's budget, the paper-style table, and each target of DESIGN.md "Targets the benchmark is judged by" (and issue 5's
 "Done when") as met or missed by how much. Records are kept in ``--results`` (a rerun resumes; ``--force`` redoes).
 
@@ -111,7 +111,7 @@ def main() -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"compare-{datetime.date.today().isoformat()}-{slug()}"
+    stem = out / f"compare-{datetime.date.today().isoformat()}-{slug()}-{cfg.budget}"
     write_csv(records, stem.with_suffix(".csv"))
     plot(records, stem.with_suffix(".png"), f"{cfg.target}: test error vs parameters (marker area: search cost)")
     command = " ".join(["python", "benchmarks/compare.py", *sys.argv[1:]])
