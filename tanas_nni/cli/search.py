@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--candidates-per-round", type=int, help="candidates per round, incumbent included (default 4)")
     p.add_argument("--cycles", type=int, help="weight/α alternations per round (default 2)")
     p.add_argument("--weight-epochs", type=int, help="epochs per weight phase (default 1)")
-    p.add_argument("--alpha-epochs", type=int, help="epochs per α phase (default 1)")
+    p.add_argument("--alpha-epochs", type=int, help="epochs per α phase (default 5; only the first runs the candidates)")
     p.add_argument("--retrain-epochs", type=int, help="epochs of the from-scratch retraining (default 20)")
     p.add_argument("--train-samples", type=int, help="target train examples (default: all, balanced)")
     p.add_argument("--val-samples", type=int, help="target validation examples")
