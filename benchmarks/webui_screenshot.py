@@ -103,7 +103,7 @@ EXTRA_COLUMNS = ["method (metric)", "params (metric)", "search_seconds (metric)"
 
 def shoot(chromium: str, base_url: str, out_dir: Path, name: str) -> list[Path]:
     """The overview page, and the trial table with the trials' parameters and metrics as columns."""
-    browser = Chromium(chromium, nnictl.free_port(), height=1000)
+    browser = Chromium(chromium, nnictl.free_port())
     written = []
     try:
         browser.open(f"{base_url}/oview")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import platform
 import shutil
 import time
@@ -34,6 +33,7 @@ import yaml
 
 from .config import check_range, from_dict, load_yaml, to_dict
 from .errors import TanasError
+from .records import atomic_write_json, library_versions
 from .training import TrainConfig, count_parameters, derive_seed, evaluate, fit, recalibrate_bn
 
 __all__ = ["FuseConfig", "ArchitectureSearchConfig", "dictionary_architectures", "SearchSamples", "SearchConfig", "SearchResult", "load_search_config", "build_space",
@@ -188,10 +188,6 @@ class SearchResult:
     winner_val_acc: float = float("nan")
 
 
-def _device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -294,8 +290,9 @@ def search(data, space, fuse: FuseConfig | None = None, n_candidates: int | None
         arch = candidates[int(row["choice"])]
         ranking.append({"rank": rank, "choice": int(row["choice"]), "key": arch.key, "architecture": str(arch),
                         "probability": row["probability"], "round": row["round"], "winner": row["winner"]})
-    top = exp.export_top_models(1, formatter="dict")[0]
-    choice = int(top["candidate"])
+    # The winner is FUSE's export (argmax α), i.e. the top of its ranking; read from the ranking because NNI's
+    # export_top_models would rebuild every candidate network just to name it.
+    choice = ranking[0]["choice"]
     winner = candidates[choice]
     layer = strategy.oneshot_module.mixed_layer()  # type: ignore[attr-defined]
     net = layer[layer.names[choice]]
@@ -355,7 +352,7 @@ def dictionary_architectures(dict_cfg, force: bool = False, log: Callable[[str],
         store.update(task_id, architecture={
             "arch": arch.to_dict(), "key": arch.key, "str": str(arch),
             "score": {"alpha": result.winner_probability, "search_val_acc": result.winner_val_acc,
-                      "parameters": count_parameters(_build(arch, data)), "search_seconds": seconds},
+                      "parameters": arch_parameters(arch, data), "search_seconds": seconds},
             "space": "standard", "strategy": "fuse",
             "settings": {**settings, "data_fingerprint": data.fingerprint},
             "ranking": [{k: r[k] for k in ("key", "architecture", "probability", "round")} for r in result.ranking],
@@ -367,10 +364,11 @@ def dictionary_architectures(dict_cfg, force: bool = False, log: Callable[[str],
     return store
 
 
-def _build(arch, data):
+def arch_parameters(arch, data) -> int:
+    """Parameters of ``arch``'s network for ``data``'s inputs and classes."""
     from .space import build_model
 
-    return build_model(arch, data.num_classes, data.input_shape)
+    return count_parameters(build_model(arch, data.num_classes, data.input_shape))
 
 
 def retrain(arch, data, recipe: TrainConfig, seed: int = 0, progress: ProgressFn | None = None) -> tuple[Any, dict]:
@@ -383,7 +381,7 @@ def retrain(arch, data, recipe: TrainConfig, seed: int = 0, progress: ProgressFn
         if progress:
             progress("retrain", {"epoch": epoch, "epochs": recipe.epochs, **row})
 
-    result = fit(model, data, recipe, seed=seed, device=_device(), stage="retrain", on_epoch=on_epoch,
+    result = fit(model, data, recipe, seed=seed, stage="retrain", on_epoch=on_epoch,
                  evaluate_test=True)
     return model, result
 
@@ -398,14 +396,11 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
-def _atomic_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+def run_pipeline(cfg: SearchConfig, on_progress: ProgressFn | None = None, store=None, data=None) -> dict:
+    """Space → FUSE → retrain → test once → export folder. Returns the metrics dict (also in ``metrics.json``).
 
-
-def run_pipeline(cfg: SearchConfig, on_progress: ProgressFn | None = None, store=None) -> dict:
-    """Space → FUSE → retrain → test once → export folder. Returns the metrics dict (also in ``metrics.json``)."""
+    ``store`` and ``data`` (the target's splits) are loaded from ``cfg`` unless given.
+    """
     from .data import SplitSizes, load_task
     from .dictionary import DictionaryStore
     from .space import Architecture
@@ -419,8 +414,9 @@ def run_pipeline(cfg: SearchConfig, on_progress: ProgressFn | None = None, store
 
     if cfg.space == "task-aware":
         store = store or DictionaryStore.open(cfg.dictionary)
-    data = load_task(cfg.target, cfg.data_dir, seed=cfg.seed,
-                     sizes=SplitSizes(cfg.samples.train, cfg.samples.val, cfg.samples.test))
+    if data is None:
+        data = load_task(cfg.target, cfg.data_dir, seed=cfg.seed,
+                         sizes=SplitSizes(cfg.samples.train, cfg.samples.val, cfg.samples.test))
     t0 = time.perf_counter()
     space = build_space(cfg, store, progress)
     space_seconds = time.perf_counter() - t0
@@ -433,26 +429,27 @@ def run_pipeline(cfg: SearchConfig, on_progress: ProgressFn | None = None, store
 
     model, fit_result = retrain(result.winner, data, cfg.retrain, seed=cfg.seed, progress=progress)
     arch: Architecture = result.winner
+    params = count_parameters(model)
     metrics = {
         "target": str(data.spec), "space": cfg.space, "strategy": cfg.strategy, "seed": cfg.seed,
         "test_error": 1.0 - fit_result["test_acc"], "test_acc": fit_result["test_acc"],
         "val_acc": fit_result["val_acc"], "train_acc": fit_result["train_acc"], "best_epoch": fit_result["best_epoch"],
-        "parameters": count_parameters(model), "parameters_m": count_parameters(model) / 1e6,
+        "parameters": params, "parameters_m": params / 1e6,
         "search_seconds": search_seconds, "space_seconds": space_seconds, "fuse_seconds": result.seconds,
         "retrain_seconds": fit_result["seconds"], "device": device_description(),
         "data_fingerprint": data.fingerprint, "split_sizes": data.sizes(), "rounds_run": result.rounds_run,
         "candidates": len(result.candidates), "winner_key": arch.key,
-        "versions": _versions(),
+        "versions": library_versions(),
     }
-    _atomic_json(out / "architecture.json", {"arch": arch.to_dict(), "key": arch.key, "str": str(arch),
+    atomic_write_json(out / "architecture.json", {"arch": arch.to_dict(), "key": arch.key, "str": str(arch),
                                              "num_classes": data.num_classes,
                                              "input_shape": list(data.input_shape)})
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / "weights.pt")
     _write_csv(out / "ranking.csv", result.ranking)
     _write_csv(out / "alpha_trajectory.csv", result.trajectory)
-    _atomic_json(out / "space.json", {"space": result.space, "candidates": [a.to_dict() for a in result.candidates]})
-    _atomic_json(out / "history.json", fit_result["history"])
-    _atomic_json(out / "metrics.json", metrics)
+    atomic_write_json(out / "space.json", {"space": result.space, "candidates": [a.to_dict() for a in result.candidates]})
+    atomic_write_json(out / "history.json", fit_result["history"])
+    atomic_write_json(out / "metrics.json", metrics)
     progress("done", {**{k: metrics[k] for k in ("test_error", "parameters", "search_seconds", "retrain_seconds")},
                       "out": str(out)})
     return {**metrics, "out": str(out)}
@@ -464,18 +461,6 @@ def _csv_logger(out: Path):
     except ImportError:  # pragma: no cover
         return False
     return CSVLogger(str(out), name="lightning_logs", version="search")
-
-
-def _versions() -> dict:
-    from . import __version__
-
-    out = {"tanas_nni": __version__, "torch": torch.__version__, "python": platform.python_version()}
-    try:
-        import nni
-        out["nni"] = nni.__version__
-    except Exception:  # pragma: no cover
-        pass
-    return out
 
 
 def load_exported(folder: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
@@ -497,7 +482,3 @@ def load_exported(folder: str | Path, map_location: str | torch.device = "cpu") 
     model.eval()
     return model
 
-
-def copy_export(src: str | Path, dst: str | Path) -> None:
-    """Copy an export folder without FUSE's checkpoints."""
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("search", "lightning_logs"))

@@ -72,6 +72,11 @@ def derive_seed(seed: int, *names: str) -> int:
     return int(digest[:8], 16)
 
 
+def default_device() -> str:
+    """Where training runs unless told otherwise: the GPU when torch sees one."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -132,7 +137,7 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
 
 
-def fit(model: nn.Module, data, cfg: TrainConfig, seed: int = 0, device: str | torch.device = "cpu",
+def fit(model: nn.Module, data, cfg: TrainConfig, seed: int = 0, device: str | torch.device | None = None,
         stage: str = "training", on_epoch: Callable[[int, dict], None] | None = None,
         evaluate_test: bool = True) -> dict:
     """Train ``model`` on ``data.x['train']`` with recipe ``cfg``; select the epoch on validation; report test once.
@@ -142,6 +147,7 @@ def fit(model: nn.Module, data, cfg: TrainConfig, seed: int = 0, device: str | t
     NNI intermediate results).
     """
     g = seed_everything(seed)
+    device = device or default_device()
     model.to(device)
     x, y = data.x["train"], data.y["train"]
     opt = _optimizer(model, cfg)

@@ -103,6 +103,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if getattr(item, "originalname", item.name) in BAD_INPUT_TESTS:
             item.add_marker("bad_input")
+    # On a whole-suite run, a catalogue name that matches no test (a renamed test) is an error, not a silent drop.
+    paths = {Path(config.invocation_params.dir, a).resolve() for a in config.args}
+    if not config.option.keyword and paths <= {REPO, REPO / "tests"}:
+        missing = BAD_INPUT_TESTS - {getattr(i, "originalname", i.name) for i in items}
+        if missing:
+            raise pytest.UsageError(f"tests/conftest.py BAD_INPUT_TESTS names no test: {', '.join(sorted(missing))}")
 
 
 def pytest_runtest_logreport(report):

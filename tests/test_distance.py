@@ -33,33 +33,39 @@ def test_get_distance_validates():
         get_distance("transfer", epsilon=-1)
 
 
-def test_nearest_first_and_cached(store, data_dir):
+def _count_computations(monkeypatch) -> list:
+    calls: list = []
+    real = FisherDistance.distance
+    monkeypatch.setattr(FisherDistance, "distance", lambda self, s, t: calls.append(s.task) or real(self, s, t))
+    return calls
+
+
+def test_nearest_first_and_cached(store, data_dir, monkeypatch):
     rows = distances_to("mnist:0-vs-rest", store, "fisher", data_dir, **FAST)
     assert rows[0] == ("mnist:0-vs-rest", 0.0)
     assert [d for _, d in rows] == sorted(d for _, d in rows)
+    distances_to("fashion-mnist:trouser-vs-rest", store, "fisher", data_dir, **FAST)
+    calls = _count_computations(monkeypatch)
     t0 = time.perf_counter()
     again = distances_to("mnist:0-vs-rest", store, "fisher", data_dir, **FAST)
     assert again == rows and time.perf_counter() - t0 < 1.0
     # an alias of the same task (class index) hits the same cache
     assert distances_to("fashion-mnist:1-vs-rest", store, "fisher", data_dir, **FAST) == \
         distances_to("fashion-mnist:trouser-vs-rest", store, "fisher", data_dir, **FAST)
+    assert calls == []  # nothing was computed again
 
 
 def test_rebuilt_entry_invalidates_the_cache(store, data_dir, monkeypatch):
     distances_to("mnist:1-vs-rest", store, "fisher", data_dir, **FAST)
     store.update("mnist:0-vs-rest", architecture={"arch": {}, "score": {}})  # metadata only: the cache holds
-    calls = []
-    real = FisherDistance.distance
-    monkeypatch.setattr(FisherDistance, "distance", lambda self, s, t: calls.append(s.task) or real(self, s, t))
+    calls = _count_computations(monkeypatch)
     distances_to("mnist:1-vs-rest", store, "fisher", data_dir, **FAST)
     assert calls == []
     entry = store.get("mnist:0-vs-rest")  # a rebuild: other weights
     state = {k: v + 0.01 if v.is_floating_point() else v for k, v in torch.load(entry.path / "weights.pt").items()}
     store.put(entry.task, {k: v for k, v in entry.meta.items() if k not in ("checksum", "files")}, state_dict=state)
     monkeypatch.undo()
-    calls = []
-    real = FisherDistance.distance
-    monkeypatch.setattr(FisherDistance, "distance", lambda self, s, t: calls.append(s.task) or real(self, s, t))
+    calls = _count_computations(monkeypatch)
     distances_to("mnist:1-vs-rest", store, "fisher", data_dir, **FAST)
     assert len(calls) == 4
 
@@ -69,9 +75,11 @@ def test_target_outside_the_dictionary(store, data_dir):
     assert len(rows) == 4 and all(d > 0 for _, d in rows)
     cached = list((store.root / "cache" / "distance-targets").glob("*.pt"))
     assert len(cached) == 1
-    # another method reuses the trained target network
+    written = cached[0].stat().st_mtime_ns
+    # another method reuses the trained target network (the file is not written again)
     distances_to("mnist:7-vs-rest", store, "transfer", data_dir, hidden=[8], epochs=1, finetune_epochs=0, step=0.5)
     assert list((store.root / "cache" / "distance-targets").glob("*.pt")) == cached
+    assert cached[0].stat().st_mtime_ns == written
 
 
 def _run(capsys, *argv):

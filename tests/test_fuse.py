@@ -220,7 +220,11 @@ def test_stop_and_resume_ends_identical(task, tmp_path):
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_fuse(Toy(5), task, callbacks=[Crash(7)], checkpoint_dir=tmp_path / "cut")  # stops inside round 1
     assert (tmp_path / "cut" / "last.ckpt").is_file()
-    resumed, _ = run_fuse(Toy(5), task, checkpoint_dir=tmp_path / "cut")  # a fresh process would do the same
+    events = []
+    resumed, _ = run_fuse(Toy(5), task, checkpoint_dir=tmp_path / "cut",  # a fresh process would do the same
+                          on_progress=lambda event, info: events.append((event, info.get("round"))))
+    # It really resumed: round 0 is not run again (a run from scratch would end identical too: every round re-seeds).
+    assert events and ("round_start", 0) not in events
     a, b = layer_of(full).state_dict(), layer_of(resumed).state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert full.ranking() == resumed.ranking()
@@ -235,13 +239,17 @@ def test_state_dict_round_trip(task, tmp_path):
     # A new strategy (no checkpoint_dir) given that state resumes at the end and reports the same result.
     torch.manual_seed(0)
     ev = fuse_evaluator(task.x["train"], task.y["train"], task.x["val"], task.y["val"], 2, learning_rate=1e-2)
-    again = FUSE(candidates_per_round=3, rounds=2, cycles=2, weight_epochs=2, alpha_epochs=1, alpha_lr=0.1)
+    events = []
+    again = FUSE(candidates_per_round=3, rounds=2, cycles=2, weight_epochs=2, alpha_epochs=1, alpha_lr=0.1,
+                 on_progress=lambda event, info: events.append(event))
     from nni.nas.execution import SequentialExecutionEngine
     from nni.nas.space import RawFormatModelSpace
 
     again.initialize(RawFormatModelSpace(Toy(5), ev), SequentialExecutionEngine())
     again.load_state_dict(state)
     again.run()
+    # Resumed at the end: no round runs again (Lightning replays only the checkpointed epoch's end-of-epoch hooks).
+    assert "round_start" not in events
     assert again.ranking() == done.ranking()
 
 

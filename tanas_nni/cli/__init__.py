@@ -7,7 +7,6 @@ commands live next to nothing but themselves. A handler returns an exit code (or
 from __future__ import annotations
 
 import argparse
-import logging
 import importlib
 import os
 import pkgutil
@@ -15,8 +14,9 @@ import sys
 import warnings
 
 from ..errors import EXIT_USAGE, TanasError
+from ..logs import quiet_libraries
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "quiet_libraries"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,15 +62,3 @@ def add_common(p: argparse.ArgumentParser, dictionary: bool = True, data: bool =
                        help="data root (default: $TANAS_DATA_DIR, else ~/.cache/tanas-nni/datasets)")
 
 
-def quiet_libraries() -> None:
-    """NNI and Lightning log every experiment start/stop and trainer setting; the progress lines say what matters."""
-    import warnings
-
-    import nni.runtime.log
-    import pytorch_lightning  # noqa: F401  (sets its loggers' levels on import; ours must come after)
-
-    nni.runtime.log.silence_stdout()  # NNI's own switch; stdout then carries only the export folder's path
-    for name in ("nni", "pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module=r"pytorch_lightning\..*")
-    warnings.filterwarnings("ignore", module=r"lightning_fabric\..*")

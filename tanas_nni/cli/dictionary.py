@@ -1,6 +1,7 @@
 """``tanas dictionary build|architectures|list|show``."""
 from __future__ import annotations
 
+import argparse
 import json
 
 from . import add_common
@@ -12,22 +13,25 @@ def register(sub) -> None:
     dsub = p.add_subparsers(dest="action", metavar="ACTION")
     dsub.required = True
 
-    b = dsub.add_parser("build", help="train the representative network of every base task in a config",
+    # The options of the two commands that read a dictionary config.
+    from_config = argparse.ArgumentParser(add_help=False)
+    from_config.add_argument("config", help="dictionary config YAML (see configs/dictionary.yml)")
+    from_config.add_argument("--dictionary", "-d", metavar="DIR", default=None,
+                             help="override the config's dictionary directory")
+    from_config.add_argument("--data-dir", metavar="DIR", default=None, help="override the config's data root")
+
+    b = dsub.add_parser("build", parents=[from_config],
+                        help="train the representative network of every base task in a config",
                         description="Train the representative network of every base task listed in CONFIG and store "
                                     "it. Resumable: finished entries are skipped, corrupt ones rebuilt.")
-    b.add_argument("config", help="dictionary config YAML (see configs/dictionary.yml)")
-    b.add_argument("--dictionary", "-d", metavar="DIR", default=None, help="override the config's dictionary directory")
-    b.add_argument("--data-dir", metavar="DIR", default=None, help="override the config's data root")
     b.add_argument("--force", action="store_true", help="rebuild entries that exist already")
     b.set_defaults(handler=_build)
 
-    a = dsub.add_parser("architectures", help="find every base task's architecture (FUSE, standard space)",
+    a = dsub.add_parser("architectures", parents=[from_config],
+                        help="find every base task's architecture (FUSE, standard space)",
                         description="Give every base task in the dictionary the best architecture FUSE finds for it "
                                     "on the standard space, with the budget of the config's `architecture_search` "
                                     "section. Resumable: tasks that have an architecture are skipped.")
-    a.add_argument("config", help="dictionary config YAML (see configs/dictionary.yml)")
-    a.add_argument("--dictionary", "-d", metavar="DIR", default=None, help="override the config's dictionary directory")
-    a.add_argument("--data-dir", metavar="DIR", default=None, help="override the config's data root")
     a.add_argument("--force", action="store_true", help="search again for tasks that have an architecture")
     a.set_defaults(handler=_architectures)
 
@@ -63,7 +67,6 @@ def _architectures(args) -> int:
 
 def _list(args) -> int:
     from ..dictionary import CorruptEntryError, DictionaryStore
-    from ..errors import TanasError
 
     store = DictionaryStore.open(args.dictionary)
     ids = store.task_ids()

@@ -5,8 +5,6 @@ experiment ``experiments/dictionary.yml`` (one NNI trial per task), so both prod
 """
 from __future__ import annotations
 
-import dataclasses
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,11 +15,10 @@ import torch
 
 from ..config import check_range, config_hash, from_dict, load_yaml, to_dict
 from ..data import SplitSizes, TaskSpec, load_task, register_dataset
-from ..data.datasets import slug
 from ..errors import TanasError
 from ..models import build_network
 from ..search import ArchitectureSearchConfig
-from ..training import TrainConfig, fit, seed_everything
+from ..training import TrainConfig, default_device, fit, seed_everything
 from .store import CorruptEntryError, DictionaryStore, Entry, library_versions
 
 __all__ = ["DictionaryConfig", "load_dictionary_config", "build_dictionary", "build_entry", "DEFAULT_TASKS"]
@@ -126,17 +123,13 @@ def load_dictionary_config(path: str | Path, overrides: dict | None = None) -> D
     return cfg
 
 
-def _device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def build_entry(store: DictionaryStore, task_id: str, cfg: DictionaryConfig,
                 on_epoch: Callable[[int, dict], None] | None = None) -> Entry:
     """Train and install the entry for one task (overwriting what is there)."""
     data = load_task(task_id, cfg.data_dir, seed=cfg.seed, sizes=cfg.samples.sizes(), max_per_class=cfg.max_per_class)
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone, not on what ran before in this process
     model = build_network(cfg.network.name, data.num_classes, data.input_shape, **cfg.network.kwargs())
-    result = fit(model, data, cfg.training, seed=cfg.seed, device=_device(), stage="dictionary build",
+    result = fit(model, data, cfg.training, seed=cfg.seed, stage="dictionary build",
                  on_epoch=on_epoch)
     meta = {
         "task_spec": data.spec.to_dict(),
@@ -152,7 +145,7 @@ def build_entry(store: DictionaryStore, task_id: str, cfg: DictionaryConfig,
         "split_sizes": data.sizes(),
         "data_fingerprint": data.fingerprint,
         "versions": library_versions(),
-        "device": _device(),
+        "device": default_device(),
     }
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return store.put(str(data.spec), meta, state_dict=state)

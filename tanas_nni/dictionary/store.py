@@ -22,7 +22,6 @@ import io
 import json
 import os
 import shutil
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -32,8 +31,10 @@ from typing import Any, Iterator
 import torch
 
 from ..errors import TanasError
+from ..records import _fsync_dir, atomic_write_bytes, atomic_write_json, atomic_write_text, library_versions
 
-__all__ = ["DictionaryStore", "Entry", "CorruptEntryError", "library_versions", "atomic_write_text", "sha256_file"]
+__all__ = ["DictionaryStore", "Entry", "CorruptEntryError", "library_versions", "atomic_write_text",
+           "atomic_write_bytes", "atomic_write_json", "sha256_file"]
 
 FORMAT = 1
 
@@ -52,42 +53,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def library_versions() -> dict[str, str]:
-    import nni
-    import numpy
-    import torchvision
-
-    from .. import __version__
-    return {"python": sys.version.split()[0], "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "nni": nni.__version__, "numpy": numpy.__version__, "tanas_nni": __version__}
 
 
 def _canonical(meta: dict) -> bytes:

@@ -5,13 +5,13 @@ import functools
 import io
 import os
 import sys
-import tempfile
 import time
 from typing import Callable
 
 import torch
 
 from ..config import config_hash, from_dict
+from ..records import atomic_write_bytes
 from ..data import SplitSizes, TaskData, TaskSpec, load_task
 from ..dictionary import DictionaryStore, Entry
 from ..errors import TanasError
@@ -86,11 +86,7 @@ def _target_network(store: DictionaryStore, data: TaskData, reference: Entry, lo
         on_epoch=lambda ep, row: log(f"  epoch {ep}: val acc {row['val_acc']:.3f}"))
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buf.getvalue())
     return model.eval()
 
 
@@ -109,13 +105,8 @@ def prepare_target(target: str, store: DictionaryStore, data_dir=None, seed: int
         raise TanasError(f"target {task}: its images have shape {shape} but the dictionary's networks were trained on "
                          f"{reference.meta['input_shape']}")
     network = own.load_network() if own is not None else _target_network(store, data, reference, log)
-    source_cache: dict[str, TaskData] = {}
-
-    def source_data(entry: Entry) -> TaskData:
-        if entry.task not in source_cache:
-            source_cache[entry.task] = _load_train_val(entry.task, entry, data_dir)
-        return source_cache[entry.task]
-    return DistanceTarget(task, data, network, seed=seed, entry=own, source_data=source_data)
+    return DistanceTarget(task, data, network, seed=seed, entry=own,
+                          source_data=lambda e: _load_train_val(e.task, e, data_dir))
 
 
 def _network_identity(entry: Entry) -> tuple[str, str, str]:

@@ -113,6 +113,8 @@ class TransferSettings:
         check_range("batch_size", self.batch_size, 1)
         check_range("seeds", self.seeds, 1)
         check_range("components", self.components, 1)
+        if self.score == "unexplained" and self.criterion == "probe":
+            raise TanasError("score: 'unexplained' is 1 - R² and needs criterion: r2 or r2-white")
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -243,8 +245,6 @@ class TransferDistance(TaskDistance):
         if target.is_source(source):
             return 0.0
         s = self.settings
-        if s.score == "unexplained" and s.criterion == "probe":
-            raise TanasError("distance.transfer.score: 'unexplained' is 1 - R² and needs criterion: r2 or r2-white")
         data = target.data
         if "transfer-target" not in target.memo:
             target.memo["transfer-target"] = {sp: penultimate(target.network, data.x[sp]) for sp in ("train", "val")}

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -52,6 +51,8 @@ import torch
 from ..config import check_range, config_hash, from_dict, load_yaml, to_dict
 from ..errors import TanasError
 from ..search import FuseConfig, SearchConfig, SearchSamples
+from ..logs import quiet_libraries
+from ..records import atomic_write_json, library_versions
 from ..training import TrainConfig, count_parameters, fit
 
 __all__ = ["METHODS", "HANDCRAFTED", "register_method", "OneShotBudget", "RandomBudget", "HandcraftedBudget",
@@ -251,7 +252,7 @@ class Outcome:
 
     architecture: str
     architecture_json: dict | None
-    model: Any  # the retrained network (for the parameter count)
+    parameters: int  # of the retrained network
     fit: dict  # tanas_nni.training.fit's result (test_acc, val_acc, seconds, history)
     search_seconds: float
     budget: dict
@@ -307,21 +308,15 @@ def _fuse(space: str) -> MethodFn:
             elif stage == "space":
                 ctx.progress({"stage": "space", "message": info.get("message", "")})
 
-        metrics = run_pipeline(ctx.search_config(space), on_progress=progress)
+        metrics = run_pipeline(ctx.search_config(space), on_progress=progress, data=ctx.data)
         out = Path(metrics["out"])
         arch = json.loads((out / "architecture.json").read_text())
-        from ..search import load_exported
-
-        model = load_exported(out)
         fit_result = {"test_acc": metrics["test_acc"], "val_acc": metrics["val_acc"],
                       "train_acc": metrics["train_acc"], "best_epoch": metrics["best_epoch"],
                       "seconds": metrics["retrain_seconds"],
                       "history": json.loads((out / "history.json").read_text())}
-        if metrics["data_fingerprint"] != ctx.data.fingerprint:
-            raise TanasError(f"{ctx.method}: the search pipeline loaded other data than the comparison "
-                             f"({metrics['data_fingerprint']} vs {ctx.data.fingerprint})")
         ctx.space_seconds = metrics["space_seconds"]
-        return Outcome(arch["str"], arch["arch"], model, fit_result, metrics["search_seconds"],
+        return Outcome(arch["str"], arch["arch"], metrics["parameters"], fit_result, metrics["search_seconds"],
                        {"fuse": to_dict(ctx.budget.fuse), "candidates": metrics["candidates"], "space": space,
                         "k": ctx.cfg.k if space == "task-aware" else None,
                         "distance": ctx.cfg.distance if space == "task-aware" else None},
@@ -403,7 +398,7 @@ def _darts(ctx: Context) -> Outcome:
     seconds = time.perf_counter() - t0
     arch = architecture_from_sample(space, sample)
     model, result = _retrain(ctx, arch)
-    return Outcome(str(arch), arch.to_dict(), model, result, seconds,
+    return Outcome(str(arch), arch.to_dict(), count_parameters(model), result, seconds,
                    {"epochs": epochs, "strategy": repr(strategy), "arc_learning_rate": arc_lr,
                     "weight_lr": ctx.budget.fuse.weight_lr, "batch_size": ctx.budget.fuse.batch_size,
                     "operations": list(space.operations), "skeleton": space.skeleton.to_dict()},
@@ -430,7 +425,7 @@ def _subnet_scorer(ctx: Context, state: dict):
 def _random_one_shot(ctx: Context) -> Outcome:
     import nni.nas.strategy as strategies
     from nni.nas.evaluator import FunctionalEvaluator
-    from nni.nas.experiment import NasExperiment, NasExperimentConfig
+    from nni.nas.experiment import NasExperiment
 
     from ..space import architecture_from_sample
     from ..training import seed_everything
@@ -448,11 +443,8 @@ def _random_one_shot(ctx: Context) -> Outcome:
         # with the raw format keeps the supernet object, so subnets inherit its weights; NNI infers the same). A FunctionalEvaluator rather than Classification(max_epochs=0): NNI's
         # Lightning evaluator reused across models fails on the sequential engine (KeyError 'val_acc').
         state = {"n": 0, "total": b.subnets}
-        config = NasExperimentConfig("sequential", "raw")
-        config.experiment_working_directory = str(ctx.workdir / "nni")
-        config.max_trial_number = b.subnets
         stage2 = NasExperiment(space, FunctionalEvaluator(_subnet_scorer(ctx, state)),
-                               strategies.Random(seed=ctx.cfg.seed), config)
+                               strategies.Random(seed=ctx.cfg.seed), _nni_config(ctx, b.subnets))
         stage2.run()
         sample = stage2.export_top_models(top_k=1, formatter="dict")[0]
     else:
@@ -460,7 +452,7 @@ def _random_one_shot(ctx: Context) -> Outcome:
     seconds = time.perf_counter() - t0
     arch = architecture_from_sample(space, sample)
     model, result = _retrain(ctx, arch)
-    return Outcome(str(arch), arch.to_dict(), model, result, seconds,
+    return Outcome(str(arch), arch.to_dict(), count_parameters(model), result, seconds,
                    {"epochs": epochs, "subnets": b.subnets, "strategy": repr(strategy),
                     "weight_lr": ctx.budget.fuse.weight_lr, "batch_size": ctx.budget.fuse.batch_size,
                     "operations": list(space.operations), "skeleton": space.skeleton.to_dict()},
@@ -487,7 +479,7 @@ def _random(ctx: Context) -> Outcome:
     # engine, fails with KeyError 'val_acc' (DESIGN "NNI 3.0 facts"). Each trial trains with the shared recipe for
     # `epochs` epochs and is scored on validation only.
     def trial(model):
-        result = fit(model, ctx.data, recipe, seed=ctx.cfg.seed, device=_device(), stage="random search",
+        result = fit(model, ctx.data, recipe, seed=ctx.cfg.seed, stage="random search",
                      evaluate_test=False)
         state["n"] += 1
         ctx.progress({"stage": "search", "trial": state["n"], "trials": trials, "val_acc": result["val_acc"]})
@@ -501,14 +493,10 @@ def _random(ctx: Context) -> Outcome:
     seconds = time.perf_counter() - t0
     arch = architecture_from_sample(space, sample)
     model, result = _retrain(ctx, arch)
-    return Outcome(str(arch), arch.to_dict(), model, result, seconds,
+    return Outcome(str(arch), arch.to_dict(), count_parameters(model), result, seconds,
                    {"trials": trials, "epochs_per_trial": epochs, "strategy": repr(strategy),
                     "operations": list(space.operations), "skeleton": space.skeleton.to_dict()},
                    {"sample": sample, "trials_run": state["n"]})
-
-
-def _device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _handcrafted(name: str) -> MethodFn:
@@ -529,10 +517,10 @@ def _handcrafted(name: str) -> MethodFn:
         def on_epoch(epoch: int, row: dict) -> None:
             ctx.progress({"stage": "retrain", "epoch": epoch, "epochs": recipe.epochs, **row})
 
-        result = fit(model, ctx.data, recipe, seed=ctx.cfg.seed, device=_device(), stage=f"training {name}",
+        result = fit(model, ctx.data, recipe, seed=ctx.cfg.seed, stage=f"training {name}",
                      on_epoch=on_epoch, evaluate_test=True)
         label = name if name == "cnn5" else f"{name} (stem stride {b.stem_stride})"
-        return Outcome(label, {"network": name, **kwargs}, model, result, 0.0,
+        return Outcome(label, {"network": name, **kwargs}, count_parameters(model), result, 0.0,
                        {"epochs": recipe.epochs, **kwargs})
     return run
 
@@ -569,19 +557,6 @@ def _settings(cfg: CompareConfig, method: str) -> dict:
     elif method in HANDCRAFTED:
         s["handcrafted"] = to_dict(b.handcrafted[method])
     return s
-
-
-def _atomic_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
-
-
-def _versions() -> dict:
-    from ..search import _versions as versions
-
-    return versions()
 
 
 def run_method(cfg: CompareConfig, method: str, progress: Progress | None = None, force: bool = False,
@@ -623,7 +598,7 @@ def run_method(cfg: CompareConfig, method: str, progress: Progress | None = None
     ctx = Context(cfg, method, data, workdir, lambda info: progress({"method": method, **info}))
     started = time.time()
     outcome = METHODS[method](ctx)
-    params = count_parameters(outcome.model)
+    params = outcome.parameters
     test_acc = float(outcome.fit["test_acc"])
     record = {
         "method": method, "target": str(data.spec), "seed": cfg.seed,
@@ -636,11 +611,11 @@ def run_method(cfg: CompareConfig, method: str, progress: Progress | None = None
         "device": device_description(), "architecture": outcome.architecture,
         "architecture_json": outcome.architecture_json, "budget": outcome.budget, "budget_name": cfg.budget,
         "retrain": to_dict(b.retrain), "data_fingerprint": data.fingerprint, "split_sizes": data.sizes(),
-        "settings": settings, "config_hash": key, "versions": _versions(),
+        "settings": settings, "config_hash": key, "versions": library_versions(),
         "started": started, "finished": time.time(),
         "val_curve": [row["val_acc"] for row in outcome.fit.get("history", [])], **outcome.extra,
     }
-    _atomic_json(path, record)
+    atomic_write_json(path, record)
     progress({"stage": "done", "method": method, "skipped": False, **record})
     return record
 
@@ -658,7 +633,7 @@ def run_comparison(cfg: CompareConfig, methods: list[str] | None = None, progres
         torch.set_num_threads(cfg.threads)
     data = load_task(cfg.target, cfg.data_dir, seed=cfg.seed,
                      sizes=SplitSizes(b.samples.train, b.samples.val, b.samples.test))
-    _atomic_json(target_dir(cfg) / "config.json", to_dict(cfg))
+    atomic_write_json(target_dir(cfg) / "config.json", to_dict(cfg))
     return [run_method(cfg, m, progress, force, data) for m in methods]
 
 
@@ -712,16 +687,10 @@ def compare_stage(reporter: "Reporter", args, params: dict) -> dict:
         elif stage in ("space",):
             reporter.log(f"[{method}] {info.get('message', '')}")
 
-    _quiet()
+    quiet_libraries(silence_stdout=False)  # the trial's stdout is its log in the web UI
     record = run_method(cfg, method, progress, force=bool(params.get("force", False)))
     final = {k: v for k, v in record.items() if isinstance(v, (int, float, str)) or v is None}
     final["budget"] = json.dumps(record["budget"], sort_keys=True)
     # `default`: test error in percent (the paper's column; lower is better).
     return {"default": record["test_error"], **final}
 
-
-def _quiet() -> None:
-    import logging
-
-    for name in ("nni", "pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)

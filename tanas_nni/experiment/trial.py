@@ -176,8 +176,6 @@ def _pipeline_stage(reporter: Reporter, args, params: dict) -> dict:
         # Build what the dictionary lacks (both steps skip finished work, so concurrent trials only wait on a lock).
         dict_cfg = load_dictionary_config(args.dictionary_config,
                                           {"dictionary": cfg.dictionary, "data_dir": cfg.data_dir})
-        store = DictionaryStore(cfg.dictionary)
-        store.root.mkdir(parents=True, exist_ok=True)
         with DictionaryStore.open(cfg.dictionary, create=True).lock("pipeline-build"):
             build_dictionary(dict_cfg, log=reporter.log)
             dictionary_architectures(dict_cfg, log=reporter.log)
@@ -200,7 +198,10 @@ def _pipeline_stage(reporter: Reporter, args, params: dict) -> dict:
             "target": metrics["target"], "space": cfg.space, "out": metrics["out"]}
 
 
-from .compare import compare_stage as _compare; STAGES.setdefault("compare", _compare)  # noqa: E402,E702
+# Defined with the comparison it runs; imported here, at the end, because compare.py uses this module's Reporter.
+from .compare import compare_stage  # noqa: E402
+
+register_stage("compare")(compare_stage)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from torchvision import models as tvm
 
 from .tasknet import register_network
 
-__all__ = ["resnet", "densenet161", "cnn5"]
+__all__ = ["resnet18", "resnet34", "densenet161", "cnn5"]
 
 
 def _resnet(depth: int, num_classes: int, input_shape, stem_stride: int = 1) -> nn.Module:

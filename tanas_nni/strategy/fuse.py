@@ -145,8 +145,7 @@ class FuseMixedLayer(LayerChoice, BaseSuperNetModule):
         if len(alpha) != len(self.names):
             raise ValueError(f"alpha has {len(alpha)} entries for {len(self.names)} candidates")
         self._arch_alpha = alpha
-        self.register_buffer("active", torch.zeros(len(self.names), dtype=torch.bool))
-        self.active[: len(self.names)] = True
+        self.register_buffer("active", torch.ones(len(self.names), dtype=torch.bool))
         # True during α phases: candidates run without autograd, only α gets a gradient.
         self.freeze_candidates = False
         # Frozen candidates' logits of the current α phase, {(batch key, candidate): (input, logits)}; see forward.
@@ -261,16 +260,20 @@ class FuseLightningModule(BaseOneShotLightningModule):
         super().__init__(training_module)
         self._strategy = [strategy]  # in a list so that nn.Module does not register it
         self.fuse_state: dict[str, Any] = {"rounds": [], "trajectory": [], "incumbent": None}
+        self._mixed_layer: list[FuseMixedLayer] | None = None
 
     @property
     def strategy(self) -> "FUSE":
         return self._strategy[0]
 
     def mixed_layer(self) -> FuseMixedLayer:
-        layers = [m for m in self.supernet_modules() if isinstance(m, FuseMixedLayer)]
-        if len(layers) != 1:
-            raise RuntimeError(f"FUSE expects one mixed layer, found {len(layers)}")
-        return layers[0]
+        # Looked up once: walking every candidate's modules on each batch would cost more than a cached α step.
+        if self._mixed_layer is None:
+            layers = [m for m in self.supernet_modules() if isinstance(m, FuseMixedLayer)]
+            if len(layers) != 1:
+                raise RuntimeError(f"FUSE expects one mixed layer, found {len(layers)}")
+            self._mixed_layer = [layers[0]]  # in a list so that nn.Module does not register it a second time
+        return self._mixed_layer[0]
 
     # --- optimizers -------------------------------------------------------------------------------------------------
     def arch_parameters(self) -> list[nn.Parameter]:
@@ -330,7 +333,7 @@ class FuseLightningModule(BaseOneShotLightningModule):
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(_mix_seed(s.seed, round_index, c, 7))
                     for m in layer[layer.names[c]].modules():
-                        if hasattr(m, "reset_parameters") and m is not layer:
+                        if hasattr(m, "reset_parameters"):
                             m.reset_parameters()
                 for p in layer.candidate_parameters(c):
                     weight_opt.state.pop(p, None)
