@@ -86,6 +86,7 @@ BAD_INPUT_TESTS = {
     "test_task_id_errors_are_one_line", "test_unknown_dataset_and_class", "test_missing_files_offline_error_names_the_place",
     "test_truncated_idx_file", "test_user_dataset_with_mixed_image_sizes_is_refused",
     "test_cli_bad_input", "test_cli_empty_dictionary", "test_unknown_schedule_is_a_one_line_error",
+    "test_probe_without_a_head_and_unknown_recorded_criterion_are_one_line_errors",
     "test_bad_spaces_are_refused", "test_bad_input_gives_one_line_and_exit_2", "test_empty_candidate_list_is_refused",
     "test_malformed_space_is_refused_with_one_line", "test_missing_space_file", "test_invalid_architecture_is_refused",
     "test_truncated_weights_detected_with_entry_id", "test_open_errors", "test_bad_inputs",

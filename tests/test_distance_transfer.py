@@ -32,3 +32,38 @@ def test_score_interpolates_the_epsilon_crossing_in_log_density():
 def test_unknown_schedule_is_a_one_line_error():
     with pytest.raises(TanasError, match="schedule"):
         TransferSettings(schedule="cosine")
+
+
+def _features(n=200, d=8, seed=0):
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    x = {sp: torch.randn(n, d, generator=g).relu() for sp in ("train", "val")}
+    y = {sp: (x[sp] @ torch.randn(d, d, generator=g)).relu() for sp in ("train", "val")}
+    labels = (y["val"].sum(1) > y["val"].sum(1).median()).long()
+    return x, y, labels
+
+
+def test_recorded_criteria_share_the_curve_and_the_default_curve_is_unchanged():
+    import torch
+    from tanas_nni.distance.transfer import transfer_curve, transfer_curves
+    x, y, labels = _features()
+    head = torch.nn.Linear(8, 2)
+    s = TransferSettings(hidden=[8], epochs=2, finetune_epochs=1, epsilon=0.01)
+    curves = transfer_curves(x, y, labels, head, s, seed=3, record=("probe", "r2-white"), full=True)
+    assert set(curves) == {"r2", "probe", "r2-white"}
+    densities = [d for d, _ in curves["r2"]]
+    assert densities == [1.0, *pruning_densities(s)]  # full: down to the last density whatever ε says
+    assert all([d for d, _ in c] == densities for c in curves.values())
+    stopped = transfer_curve(x, y, labels, head, s, seed=3)
+    assert stopped == curves["r2"][:len(stopped)]  # same network, same values, stopped at the ε crossing
+    assert len(stopped) < len(densities) or stopped[-1][1] >= stopped[0][1] - s.epsilon
+
+
+def test_probe_without_a_head_and_unknown_recorded_criterion_are_one_line_errors():
+    from tanas_nni.distance.transfer import transfer_curves
+    x, y, labels = _features()
+    s = TransferSettings(hidden=[8], epochs=1)
+    with pytest.raises(TanasError, match="head"):
+        transfer_curves(x, y, labels, None, s, seed=0, record=("probe",))
+    with pytest.raises(TanasError, match="criterion"):
+        transfer_curves(x, y, labels, None, s, seed=0, record=("r3",))

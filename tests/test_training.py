@@ -65,3 +65,15 @@ def test_recipe_validation():
         TrainConfig(epochs=0)
     with pytest.raises(TanasError, match="lr: must be > 0"):
         TrainConfig(lr=0)
+
+
+def test_shallow_network_learns_and_exposes_its_features(task):
+    """The reference code's per-task network (one 5x5 convolution, one wide layer) as a dictionary network option."""
+    seed_everything(0)
+    model = build_network("shallow", 2, width=8, features=32)
+    result = fit(model, task, TrainConfig(epochs=3, batch_size=64, lr=1e-3, optimizer="adam", schedule="constant",
+                                          shift=0), seed=0)
+    x = task.x["val"][:5]
+    assert model.features(x).shape == (5, 32) and model(x).shape == (5, 2)
+    assert (model.features(x) >= 0).all()  # penultimate features after the ReLU, as the distances expect
+    assert result["val_acc"] > 0.6  # learns the task (chance is 0.5)

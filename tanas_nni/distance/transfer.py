@@ -45,7 +45,7 @@ from ..errors import TanasError
 from ..training import check_finite
 from .base import DistanceTarget, TaskDistance, penultimate, register_distance
 
-__all__ = ["TransferDistance", "TransferSettings", "transfer_curve", "pruning_densities", "curve_score"]
+__all__ = ["TransferDistance", "TransferSettings", "transfer_curve", "transfer_curves", "pruning_densities", "curve_score"]
 
 
 @dataclass
@@ -156,11 +156,26 @@ def transfer_curve(xs: dict[str, torch.Tensor], yt: dict[str, torch.Tensor], lab
     ``xs``/``yt``: source and target features on the target's ``train`` and ``val`` splits. Pruning stops at the first
     step whose criterion falls more than ``epsilon`` below the unpruned value (that step is included in the curve).
     """
+    return transfer_curves(xs, yt, labels_val, head, s, seed, task)[s.criterion]
+
+
+def transfer_curves(xs: dict[str, torch.Tensor], yt: dict[str, torch.Tensor], labels_val: torch.Tensor,
+                    head: nn.Module | None, s: TransferSettings, seed: int, task: str = "?",
+                    record: tuple[str, ...] = (), full: bool = False) -> dict[str, list[tuple[float, float]]]:
+    """:func:`transfer_curve` for ``s.criterion`` and every criterion in ``record``, all read from the same network at
+    each pruning step: ``{criterion: [(density, value), ...]}``. ``full`` prunes down to the last density whatever
+    the criteria do (for studies that score many ε afterwards)."""
     x_tr, x_va = _standardise(xs["train"], xs["val"])
     y_mu, y_sd = yt["train"].mean(0), yt["train"].std(0).clamp_min(1e-3)
     y_tr = (yt["train"] - y_mu) / y_sd
+    names = list(dict.fromkeys((s.criterion, *record)))
+    for name in names:
+        if name not in _CRITERIA:
+            raise TanasError(f"transfer criterion: one of {', '.join(_CRITERIA)}, got {name!r}")
+    if "probe" in names and head is None:
+        raise TanasError("distance.transfer.criterion: probe needs a network with a 'head' classifier")
     total_var = ((yt["val"] - yt["val"].mean(0)) ** 2).sum().clamp_min(1e-12)
-    if s.criterion == "r2-white":
+    if "r2-white" in names:
         # The target's principal directions (from its train split), each scaled to unit variance: R² then weighs the
         # target's first `components` factors equally instead of letting the few largest-variance features decide it.
         _, sv, vh = torch.linalg.svd(y_tr - y_tr.mean(0), full_matrices=False)
@@ -169,26 +184,29 @@ def transfer_curve(xs: dict[str, torch.Tensor], yt: dict[str, torch.Tensor], lab
         z_va = ((yt["val"] - y_mu) / y_sd) @ proj
         z_var = ((z_va - z_va.mean(0)) ** 2).sum().clamp_min(1e-12)
 
-    @torch.no_grad()
-    def criterion(net: nn.Module) -> float:
-        net.eval()
-        pred = net(x_va) * y_sd + y_mu
-        net.train()
-        if s.criterion == "r2":
+    def value(name: str, pred: torch.Tensor) -> float:
+        if name == "r2":
             return float(1 - ((pred - yt["val"]) ** 2).sum() / total_var)
-        if s.criterion == "r2-white":
+        if name == "r2-white":
             z = ((pred - y_mu) / y_sd) @ proj
             return float(1 - ((z - z_va) ** 2).sum() / z_var)
         return float((head(pred).argmax(1) == labels_val).float().mean())
+
+    @torch.no_grad()
+    def criteria(net: nn.Module) -> dict[str, float]:
+        net.eval()
+        pred = net(x_va) * y_sd + y_mu
+        net.train()
+        return {name: value(name, pred) for name in names}
 
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     net = _mlp([x_tr.shape[1], *s.hidden, y_tr.shape[1]])
     _train(net, x_tr, y_tr, s.epochs, s, g, task)
-    base = criterion(net)
-    curve = [(1.0, base)]
-    if s.score == "unexplained":
-        return curve
+    base = criteria(net)
+    curves = {name: [(1.0, v)] for name, v in base.items()}
+    if s.score == "unexplained" and not full:
+        return curves
     linears = [(m, "weight") for m in net if isinstance(m, nn.Linear)]
     total = sum(m.weight.numel() for m, _ in linears)
     for density in pruning_densities(s):
@@ -197,11 +215,15 @@ def transfer_curve(xs: dict[str, torch.Tensor], yt: dict[str, torch.Tensor], lab
         prune.global_unstructured(linears, pruning_method=prune.L1Unstructured, amount=kept - round(density * total))
         if s.finetune_epochs:
             _train(net, x_tr, y_tr, s.finetune_epochs, s, g, task)
-        value = criterion(net)
-        curve.append((density, value))
-        if value < base - s.epsilon:
+        values = criteria(net)
+        for name, v in values.items():
+            curves[name].append((density, v))
+        if not full and values[s.criterion] < base[s.criterion] - s.epsilon:
             break
-    return curve
+    return curves
+
+
+_CRITERIA = ("r2", "r2-white", "probe")
 
 
 def pruning_densities(s: TransferSettings) -> list[float]:
@@ -252,8 +274,6 @@ class TransferDistance(TaskDistance):
         net_s = source.load_network()
         xs = {sp: penultimate(net_s, data.x[sp]) for sp in ("train", "val")}
         head = getattr(target.network, "head", None)
-        if s.criterion == "probe" and head is None:
-            raise TanasError("distance.transfer.criterion: probe needs a network with a 'head' classifier")
         scores = [curve_score(transfer_curve(xs, yt, data.y["val"], head, s, target.seed + r, target.task), s)
                   for r in range(s.seeds)]
         return float(sum(scores) / len(scores))

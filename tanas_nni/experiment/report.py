@@ -43,17 +43,22 @@ COLUMNS = ["Architecture", "Error (%)", "Params (M)", "Search cost (s)", "Search
 
 
 def _registry(home: Path) -> dict:
-    path = home / ".experiment"
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except ValueError:
-        return {}
+    """NNI's experiment registry (``<home>/.experiment``), read by NNI's own :class:`Experiments` (under its lock)."""
+    from nni.tools.nnictl.config_utils import Experiments
+
+    if not (home / ".experiment").is_file():
+        return {}  # checked first: Experiments() would create ``home`` and a lock file just to find nothing
+    if not os.access(home, os.W_OK):
+        # NNI's lock spins forever where it cannot create its lock file, so read NNI's way without it.
+        reader = Experiments.__new__(Experiments)
+        reader.experiment_file = str(home / ".experiment")
+        return reader.read_file()
+    return Experiments(home_dir=str(home)).get_all_experiments()
 
 
 def experiment_dir(experiment_id: str, nni_dir: str | Path | None = None) -> Path:
     """The folder NNI keeps experiment ``experiment_id`` in (``<experimentWorkingDirectory>/<id>``)."""
+    # NNI's default experimentWorkingDirectory; expanded per call (nnictl's NNI_HOME_DIR is fixed at import).
     home = Path(os.path.expanduser("~/nni-experiments"))
     candidates = []
     if nni_dir:
@@ -87,6 +92,7 @@ def records_from_experiment(experiment_id: str, nni_dir: str | Path | None = Non
     """
     folder = experiment_dir(experiment_id, nni_dir)
     db = folder / "db" / "nni.sqlite"
+    # Read by hand: NNI's only trial readers (Experiment.export_data etc.) ask the REST server, gone once stopped.
     try:
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:

@@ -60,3 +60,30 @@ class TaskNet(nn.Module):
 @register_network("tasknet")
 def _tasknet(num_classes, input_shape, width: int = 32, features: int = 128):
     return TaskNet(num_classes, input_shape, width, features)
+
+
+class ShallowNet(nn.Module):
+    """conv5x5(w)-ReLU-pool(p), fc(features)-ReLU, fc(classes): the reference code's per-task network (one convolution
+    and one wide fully connected layer; the reference has no pooling and 1024 features)."""
+
+    def __init__(self, num_classes: int = 2, input_shape=(1, 28, 28), width: int = 32, features: int = 256,
+                 pool: int = 2):
+        super().__init__()
+        c, h, w = input_shape
+        self.body = nn.Sequential(
+            nn.Conv2d(c, width, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(pool) if pool > 1 else nn.Identity(),
+            nn.Flatten(), nn.Linear(width * (h // pool) * (w // pool), features), nn.ReLU(inplace=True),
+        )
+        self.head = nn.Linear(features, num_classes)
+        self.feature_dim = features
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+@register_network("shallow")
+def _shallow(num_classes, input_shape, width: int = 32, features: int = 256, pool: int = 2):
+    return ShallowNet(num_classes, input_shape, width, features, pool)
