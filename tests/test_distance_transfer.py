@@ -48,7 +48,7 @@ def test_recorded_criteria_share_the_curve_and_the_default_curve_is_unchanged():
     from tanas_nni.distance.transfer import transfer_curve, transfer_curves
     x, y, labels = _features()
     head = torch.nn.Linear(8, 2)
-    s = TransferSettings(hidden=[8], epochs=2, finetune_epochs=1, epsilon=0.01)
+    s = TransferSettings(criterion="r2", hidden=[8], epochs=2, finetune_epochs=1, epsilon=0.01)
     curves = transfer_curves(x, y, labels, head, s, seed=3, record=("probe", "r2-white"), full=True)
     assert set(curves) == {"r2", "probe", "r2-white"}
     densities = [d for d, _ in curves["r2"]]

@@ -88,8 +88,8 @@ class FisherDistance(TaskDistance):
         flat = torch.cat([v.flatten() for v in fisher.values()])
         return flat / flat.sum().clamp_min(1e-30)
 
-    def _probed_fisher(self, network, x, y, num_classes: int, seed: int) -> torch.Tensor:
-        head = fit_linear_probe(penultimate(network, x), y, num_classes, self.settings.probe_weight_decay, seed=seed)
+    def _probed_fisher(self, network, x, y, num_classes: int) -> torch.Tensor:
+        head = fit_linear_probe(penultimate(network, x), y, num_classes, self.settings.probe_weight_decay)
         probed = with_head(network, head)
         return self._normalised(diagonal_fisher(probed, x, y, layers=self._layers(probed)))
 
@@ -115,9 +115,9 @@ class FisherDistance(TaskDistance):
             target.memo[key] = self._normalised(diagonal_fisher(net_t, x, y, layers=self._layers(net_t)))
         f_t = target.memo[key]
         if self.settings.variant == "two":
-            f_s = self._probed_fisher(source.load_network(), x, y, target.data.num_classes, target.seed)
+            f_s = self._probed_fisher(source.load_network(), x, y, target.data.num_classes)
         else:
             src = target.load_source_data(source)
             xs, ys = _subset(src.x["train"], src.y["train"], self.settings.samples, target.seed)
-            f_s = self._probed_fisher(net_t, xs, ys, src.num_classes, target.seed)
+            f_s = self._probed_fisher(net_t, xs, ys, src.num_classes)
         return float(0.5 * ((f_s.sqrt() - f_t.sqrt()) ** 2).sum())
