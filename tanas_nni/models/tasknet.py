@@ -1,7 +1,8 @@
 """The ε-representative network trained for each base task of the dictionary.
 
 It follows the reference's per-task CNN (conv32-conv64-fc128 in DESIGN.md) with batch norm. The distances read its
-penultimate features (:meth:`TaskNet.features`), so its width is a parameter of the dictionary.
+penultimate features (:meth:`TaskNet.features`), so its width is a parameter of the dictionary. ``network: {name:
+shallow}`` picks :class:`ShallowNet` instead, the reference code's own one-convolution network.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from torch import nn
 
 from ..errors import TanasError
 
-__all__ = ["TaskNet", "NETWORKS", "register_network", "build_network"]
+__all__ = ["TaskNet", "ShallowNet", "NETWORKS", "register_network", "build_network"]
 
 NETWORKS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -34,7 +35,21 @@ def build_network(name: str, num_classes: int, input_shape=(1, 28, 28), **kwargs
         raise TanasError(f"network {name!r}: {e}") from None
 
 
-class TaskNet(nn.Module):
+class _FeatureNet(nn.Module):
+    """A dictionary network: ``body`` ends in the penultimate features (after a ReLU), ``head`` classifies them."""
+
+    body: nn.Module
+    head: nn.Linear
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features (after the last hidden layer's ReLU)."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+class TaskNet(_FeatureNet):
     """conv(w)-BN-ReLU-pool, conv(2w)-BN-ReLU-pool, fc(features)-ReLU, fc(classes)."""
 
     def __init__(self, num_classes: int = 2, input_shape=(1, 28, 28), width: int = 32, features: int = 128):
@@ -49,20 +64,13 @@ class TaskNet(nn.Module):
         self.head = nn.Linear(features, num_classes)
         self.feature_dim = features
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate features (after the last hidden layer's ReLU)."""
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
-
 
 @register_network("tasknet")
 def _tasknet(num_classes, input_shape, width: int = 32, features: int = 128):
     return TaskNet(num_classes, input_shape, width, features)
 
 
-class ShallowNet(nn.Module):
+class ShallowNet(_FeatureNet):
     """conv5x5(w)-ReLU-pool(p), fc(features)-ReLU, fc(classes): the reference code's per-task network (one convolution
     and one wide fully connected layer; the reference has no pooling and 1024 features)."""
 
@@ -76,12 +84,6 @@ class ShallowNet(nn.Module):
         )
         self.head = nn.Linear(features, num_classes)
         self.feature_dim = features
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
 
 
 @register_network("shallow")
