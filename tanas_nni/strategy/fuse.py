@@ -657,8 +657,10 @@ class FUSE(OneShotStrategy):
 def _make_checkpoint_callback(directory: Path):
     """Lightning's ModelCheckpoint writing ``last.ckpt`` after every epoch, atomically.
 
-    Why a subclass: ModelCheckpoint writes in place, so a process killed while writing would leave a truncated
-    ``last.ckpt`` and nothing to resume from; here the file is written aside and renamed.
+    Why a subclass: Lightning 2.6 saves through an fsspec transaction, which writes to a file in the system temp
+    directory and then ``shutil.move``s it into place; where the temp directory is on another filesystem that move is a
+    copy, and a process killed during it leaves a truncated ``last.ckpt``. Written beside the target and renamed with
+    ``os.replace``, the swap is atomic.
     """
     from pytorch_lightning.callbacks import ModelCheckpoint
 
