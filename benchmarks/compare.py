@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, slug  # noqa: E402
 
-from tanas_nni.experiment.compare import load_compare_config, run_comparison  # noqa: E402
+from tanas_nni.experiment.compare import HANDCRAFTED, load_compare_config, run_comparison  # noqa: E402
 from tanas_nni.experiment.report import DISPLAY_NAMES, markdown_table, plot, write_csv  # noqa: E402
 
 
@@ -51,7 +51,7 @@ def targets(records: list[dict]) -> list[str]:
             _check("TA-NAS test error (%)", err, 3.5, " pt"),
             _check("TA-NAS parameters (M)", params, 0.15, " M"),
             _check("TA-NAS error vs best handcrafted in this run (%)", err,
-                   min([by[m]["test_error"] for m in ("resnet18", "resnet34", "densenet161", "cnn5") if m in by],
+                   min([by[m]["test_error"] for m in HANDCRAFTED if m in by],
                        default=None), " pt"),
             _check("TA-NAS error vs NNI DARTS (%)", err, get("darts", "test_error"), " pt"),
             _check("TA-NAS error vs NNI random search (%)", err, get("random", "test_error"), " pt"),

@@ -52,6 +52,7 @@ from ..config import check_range, config_hash, from_dict, load_yaml, to_dict
 from ..errors import TanasError
 from ..search import FuseConfig, SearchConfig, SearchSamples
 from ..logs import quiet_libraries
+from ..models.handcrafted import HANDCRAFTED
 from ..records import atomic_write_json, library_versions
 from ..training import TrainConfig, count_parameters, fit
 
@@ -63,8 +64,6 @@ if TYPE_CHECKING:
     from .trial import Reporter
 
 Progress = Callable[[dict], None]
-
-HANDCRAFTED = ("resnet18", "resnet34", "densenet161", "cnn5")
 
 
 # --- configuration --------------------------------------------------------------------------------------------------

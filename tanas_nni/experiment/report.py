@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TanasError
+from ..models.handcrafted import HANDCRAFTED
 
 __all__ = ["DISPLAY_NAMES", "records_from_experiment", "experiment_dir", "table_rows", "markdown_table",
            "write_report", "load_any"]
@@ -215,8 +216,7 @@ def plot(records: list[dict], path: Path, title: str = "") -> None:
     for rec in sorted(done, key=_order):
         cost = float(rec.get("search_seconds") or 0)
         size = 40 + 1200 * math.sqrt(cost / top)  # area ∝ sqrt(cost) keeps small costs visible
-        searched = rec.get("kind") != "handcrafted" and rec.get("method") not in ("resnet18", "resnet34", "densenet161",
-                                                                                  "cnn5")
+        searched = rec.get("kind") != "handcrafted" and rec.get("method") not in HANDCRAFTED
         ax.scatter(rec["params"], rec["test_error"], s=size, marker="o" if searched else "s", alpha=0.55,
                    edgecolors="black", linewidths=0.8,
                    color="tab:red" if rec.get("method") == "fuse-task-aware" else

@@ -13,7 +13,9 @@ from torchvision import models as tvm
 
 from .tasknet import register_network
 
-__all__ = ["resnet18", "resnet34", "densenet161", "cnn5"]
+__all__ = ["HANDCRAFTED", "resnet18", "resnet34", "densenet161", "cnn5"]
+
+HANDCRAFTED = ("resnet18", "resnet34", "densenet161", "cnn5")  # the registered names of the baselines below
 
 
 def _resnet(depth: int, num_classes: int, input_shape, stem_stride: int = 1) -> nn.Module:
