@@ -40,8 +40,8 @@ def cpu_model() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from tanas_nni.dictionary import DictionaryStore
-    from tanas_nni.distance import distance_matrix, distance_names, get_distance
-    from tanas_nni.distance.report import spearman_offdiag, summary_markdown, write_matrix_report
+    from tanas_nni.distance import distance_names
+    from tanas_nni.distance.report import matrices_report, summary_markdown
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dictionary", default=str(REPO / "runs" / "dictionary"))
@@ -62,15 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         shutil.copytree(args.dictionary, scratch / "dictionary", ignore=shutil.ignore_patterns("cache", "locks"))
         store = DictionaryStore.open(scratch / "dictionary")
-        results, summaries = {}, {}
-        for name in methods:
-            settings = get_distance(name).settings_dict()
-            tasks, matrix, seconds = distance_matrix(store, name, args.data_dir, args.seed)
-            summaries[name] = write_matrix_report(args.out, name, tasks, matrix, seconds, prefix=prefix,
-                                                  extra={"settings": settings})
-            results[name] = (tasks, matrix)
-            print(f"{name}: {seconds:.1f}s; nearest same dataset {summaries[name]['nearest_same_dataset']}/10",
-                  file=sys.stderr)
+        results, summaries, report = matrices_report(store, methods, {}, args.out, args.data_dir, args.seed,
+                                                     prefix=prefix, echo=lambda line: print(line, file=sys.stderr))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     load_after = os.getloadavg()
@@ -90,13 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = summaries[name]["settings"]
         lines += [summary_markdown(name, summaries[name]), "",
                   f"Settings: `{settings}`", "", f"![{name}]({prefix}-{name}.png)", ""]
-    if len(results) > 1:
-        names = list(results)
-        for i, a in enumerate(names):
-            for b in names[i + 1:]:
-                lines.append(f"Spearman rank correlation {a} vs {b} (off-diagonal cells): "
-                             f"{spearman_offdiag(results[a][1], results[b][1]):.3f}")
-        lines.append("")
+    lines += [line for line in report if line.startswith("Spearman")] + [""]
     lines += ["## Matrices (rows source, columns target)", ""]
     for name, (tasks, matrix) in results.items():
         short = [t.replace("-vs-rest", "").replace("fashion-mnist", "f") for t in tasks]

@@ -73,8 +73,8 @@ def _matrix(args) -> int:
     from pathlib import Path
 
     from ..dictionary import DictionaryStore
-    from ..distance import distance_matrix, distance_names, get_distance
-    from ..distance.report import spearman_offdiag, summary_markdown, write_matrix_report
+    from ..distance import distance_names, get_distance
+    from ..distance.report import matrices_report
     from ..errors import TanasError
 
     methods = args.method or distance_names()
@@ -87,23 +87,7 @@ def _matrix(args) -> int:
     for name in methods:
         get_distance(name, **per_method[name])
     store = DictionaryStore.open(args.dictionary)
-    results, lines = {}, []
-    for name in methods:
-        tasks, matrix, seconds = distance_matrix(store, name, args.data_dir, args.seed, **per_method[name])
-        summary = write_matrix_report(args.out, name, tasks, matrix, seconds,
-                                      extra={"settings": get_distance(name, **per_method[name]).settings_dict()})
-        results[name] = matrix
-        lines += [summary_markdown(name, summary), ""]
-        print(f"{name}: nearest other task from the same dataset for {summary['nearest_same_dataset']}/"
-              f"{summary['targets']} targets; mean within {summary['mean_within']:.4g}, across "
-              f"{summary['mean_across']:.4g} ({seconds:.1f}s)")
-    if len(results) > 1:
-        names = list(results)
-        for i, a in enumerate(names):
-            for b in names[i + 1:]:
-                rho = spearman_offdiag(results[a], results[b])
-                lines.append(f"Spearman rank correlation {a} vs {b} (off-diagonal cells): {rho:.3f}")
-                print(f"Spearman rank correlation {a} vs {b}: {rho:.3f}")
+    _, _, lines = matrices_report(store, methods, per_method, args.out, args.data_dir, args.seed)
     (Path(args.out) / "summary.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

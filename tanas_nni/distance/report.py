@@ -118,3 +118,32 @@ def write_matrix_report(out_dir: str | Path, method: str, tasks: list[str], matr
     _heatmap(tasks, m, f"{method} distance d(source → target)", out / f"{prefix}-{method}.png")
     (out / f"{prefix}-{method}.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+def matrices_report(store, methods: list[str], settings: dict[str, dict], out_dir: str | Path, data_dir=None,
+                    seed: int = 0, prefix: str = "distance", echo=print) -> tuple[dict, dict, list[str]]:
+    """Compute each method's matrix over ``store`` and write its report files (:func:`write_matrix_report`).
+
+    Returns ``(matrices, summaries, markdown)``: ``{method: (tasks, matrix)}``, ``{method: summary}`` and the Markdown
+    lines of every summary followed by the pairwise Spearman correlations. ``echo`` gets a one-line result per method.
+    """
+    from .api import distance_matrix
+    from .base import get_distance
+
+    matrices, summaries, lines = {}, {}, []
+    for name in methods:
+        tasks, matrix, seconds = distance_matrix(store, name, data_dir, seed, **settings.get(name, {}))
+        summary = write_matrix_report(out_dir, name, tasks, matrix, seconds, prefix=prefix,
+                                      extra={"settings": get_distance(name, **settings.get(name, {})).settings_dict()})
+        matrices[name], summaries[name] = (tasks, matrix), summary
+        lines += [summary_markdown(name, summary), ""]
+        echo(f"{name}: nearest other task from the same dataset for {summary['nearest_same_dataset']}/"
+             f"{summary['targets']} targets; mean within {summary['mean_within']:.4g}, across "
+             f"{summary['mean_across']:.4g} ({seconds:.1f}s)")
+    names = list(matrices)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            rho = spearman_offdiag(matrices[a][1], matrices[b][1])
+            lines.append(f"Spearman rank correlation {a} vs {b} (off-diagonal cells): {rho:.3f}")
+            echo(f"Spearman rank correlation {a} vs {b}: {rho:.3f}")
+    return matrices, summaries, lines
