@@ -164,6 +164,8 @@ def test_search_killed_mid_way_resumes_to_the_same_result(data_dir, tiny_space, 
     assert proc.poll() is None, "the run ended before it could be killed; make the budget larger"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    subprocess.run(command(tmp_path / "cut"), check=True, env=env, capture_output=True)
+    rerun = subprocess.run([a for a in command(tmp_path / "cut") if a != "--quiet"], check=True, env=env,
+                           capture_output=True, text=True)
+    assert "[search] resuming from" in rerun.stderr  # resumed from the kill's checkpoint, not started afresh
     for name in ("ranking.csv", "alpha_trajectory.csv", "architecture.json"):
         assert (tmp_path / "full" / name).read_text() == (tmp_path / "cut" / name).read_text(), name

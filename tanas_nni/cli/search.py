@@ -56,6 +56,8 @@ def _format(stage: str, info: dict) -> str | None:
         return f"[space] {info.get('message', '')}"
     if stage == "search":
         event = info.get("event")
+        if event == "resume":
+            return f"[search] resuming from {info['checkpoint']}"
         if event == "round_start":
             return f"[search] round {info['round'] + 1}: candidates {', '.join(map(str, info['candidates']))}"
         if event == "phase_end":

@@ -593,6 +593,7 @@ class FUSE(OneShotStrategy):
             if last.is_file() and mutated.fit_kwargs.get("ckpt_path") is None:
                 _logger.info("FUSE: resuming from %s", last)
                 mutated.fit_kwargs["ckpt_path"] = str(last)
+                self._notify("resume", {"checkpoint": str(last)})
         return mutated
 
     # --- state ------------------------------------------------------------------------------------------------------
