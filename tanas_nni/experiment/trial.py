@@ -21,10 +21,12 @@ import json
 import math
 import sys
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from ..config import load_yaml
+from ..distance.base import DistanceConfig
 from ..errors import EXIT_USAGE, TanasError
 
 __all__ = ["Reporter", "STAGES", "register_stage", "main"]
@@ -128,6 +130,15 @@ def _parse_params(pairs: list[str]) -> dict:
     return out
 
 
+@dataclass
+class DistanceTrialConfig:
+    """The distance trial's config file (``configs/distance.yml``): the dictionary, the data and the distance."""
+
+    dictionary: str = "runs/dictionary"
+    data_dir: Optional[str] = None
+    distance: DistanceConfig = field(default_factory=DistanceConfig)
+
+
 @register_stage("distance")
 def _distance_stage(reporter: Reporter, args, params: dict) -> dict:
     """Distances from every dictionary entry to one target (a column of the matrix): parameters ``target`` and
@@ -135,24 +146,21 @@ def _distance_stage(reporter: Reporter, args, params: dict) -> dict:
     work into the matrix report at once, and a rerun reuses finished columns."""
     from ..config import from_dict
     from ..dictionary import DictionaryStore
-    from ..distance import DistanceConfig, distances_to
+    from ..distance import distances_to
 
     if "target" not in params:
         raise TanasError("the distance trial needs a 'target' parameter (a task id) from the search space")
     path = Path(args.config)
-    data = load_yaml(path)
-    unknown = set(data) - {"dictionary", "data_dir", "distance"}
-    if unknown:
-        raise TanasError(f"{path}: unknown key {sorted(unknown)[0]!r} (known: dictionary, data_dir, distance)")
-    dist = from_dict(DistanceConfig, data.get("distance"), where=f"{path}: distance")
+    cfg = from_dict(DistanceTrialConfig, load_yaml(path), where=str(path))
+    dist = cfg.distance
     method = params.get("method", dist.method)
     settings = dist.settings if method == dist.method else {}
 
     def resolve(value: str | None) -> str | None:  # relative to the config file, as in every tanas config
         return str((path.parent / value).resolve()) if value and not Path(value).is_absolute() else value
 
-    store = DictionaryStore.open(args.dictionary or resolve(data.get("dictionary", "runs/dictionary")))
-    rows = distances_to(str(params["target"]), store, method, args.data_dir or resolve(data.get("data_dir")),
+    store = DictionaryStore.open(args.dictionary or resolve(cfg.dictionary))
+    rows = distances_to(str(params["target"]), store, method, args.data_dir or resolve(cfg.data_dir),
                         dist.seed, log=reporter.log, **settings)
     for source, d in rows:
         reporter.intermediate({"default": d, "source": source})
