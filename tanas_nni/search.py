@@ -290,12 +290,12 @@ def search(data, space, fuse: FuseConfig | None = None, n_candidates: int | None
         arch = candidates[int(row["choice"])]
         ranking.append({"rank": rank, "choice": int(row["choice"]), "key": arch.key, "architecture": str(arch),
                         "probability": row["probability"], "round": row["round"], "winner": row["winner"]})
-    # The winner is FUSE's export (argmax α), i.e. the top of its ranking; read from the ranking because NNI's
+    # The winner is what FUSE exports: the last round's argmax-α candidate (its incumbent), read directly because NNI's
     # export_top_models would rebuild every candidate network just to name it.
-    choice = ranking[0]["choice"]
-    winner = candidates[choice]
     layer = strategy.oneshot_module.mixed_layer()  # type: ignore[attr-defined]
-    net = layer[layer.names[choice]]
+    name = layer.names[strategy.oneshot_module.fuse_state["incumbent"]]  # type: ignore[attr-defined]
+    winner = candidates[int(name)]
+    net = layer[name]
     # After a short search the running statistics lag the weights: score the network, not its statistics.
     recalibrate_bn(net, data.x["train"], images=len(data.x["train"]), batch_size=fuse.batch_size)
     val_acc = evaluate(net, data.x["val"], data.y["val"])["acc"]
@@ -399,9 +399,10 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 def run_pipeline(cfg: SearchConfig, on_progress: ProgressFn | None = None, store=None, data=None) -> dict:
     """Space → FUSE → retrain → test once → export folder. Returns the metrics dict (also in ``metrics.json``).
 
-    ``store`` and ``data`` (the target's splits) are loaded from ``cfg`` unless given.
+    ``store`` and ``data`` (the target's splits) are loaded from ``cfg`` unless given; given data must be
+    ``cfg.target``'s.
     """
-    from .data import SplitSizes, load_task
+    from .data import SplitSizes, TaskSpec, load_task
     from .dictionary import DictionaryStore
     from .space import Architecture
 
@@ -417,6 +418,8 @@ def run_pipeline(cfg: SearchConfig, on_progress: ProgressFn | None = None, store
     if data is None:
         data = load_task(cfg.target, cfg.data_dir, seed=cfg.seed,
                          sizes=SplitSizes(cfg.samples.train, cfg.samples.val, cfg.samples.test))
+    elif TaskSpec.parse(cfg.target) != data.spec:
+        raise TanasError(f"target: the data given are {data.spec}'s, not {cfg.target}'s")
     t0 = time.perf_counter()
     space = build_space(cfg, store, progress)
     space_seconds = time.perf_counter() - t0

@@ -50,6 +50,9 @@ def test_nnictl_compare_experiment_and_report_after_stop(tmp_path, data_dir):
     assert sorted(trials) == ["cnn5", "failed", "fuse-standard"]
     assert trials["cnn5"]["status"] == "SUCCEEDED" and trials["fuse-standard"]["status"] == "SUCCEEDED"
     assert trials["failed"]["status"] == "FAILED"
+    # Which method failed is read from the trial's own stderr, not from NNI's (possibly mixed-up) parameter listing.
+    stderr = list((tmp_path / "nni" / exp_id).rglob(f"{trials['failed']['id']}/trial.stderr"))
+    assert len(stderr) == 1 and "unknown method 'nasnet'" in stderr[0].read_text()
     assert sorted(t["parameters"]["method"] for t in listed) == ["cnn5", "fuse-standard", "nasnet"]
     final = trials["fuse-standard"]["final"]
     record = json.loads((tmp_path / "results" / "mnist_3-vs-rest" / "fuse-standard.json").read_text())

@@ -31,6 +31,8 @@ def test_get_distance_validates():
         get_distance("fisher", sample=10)
     with pytest.raises(TanasError, match="distance.transfer.epsilon"):
         get_distance("transfer", epsilon=-1)
+    with pytest.raises(TanasError, match="unexplained.*needs criterion"):  # refused when the settings are made
+        get_distance("transfer", score="unexplained", criterion="probe")
 
 
 def _count_computations(monkeypatch) -> list:
@@ -152,3 +154,18 @@ def test_distance_config_from_yaml_mapping():
     assert cfg.build().settings.epsilon == 0.05
     with pytest.raises(TanasError, match="distance.transfer: unknown key 'eps'"):
         from_dict(DistanceConfig, {"method": "transfer", "settings": {"eps": 0.05}}, where="exp.yml distance")
+
+
+def test_matrix_summary_on_a_hand_made_matrix():
+    from tanas_nni.distance.report import matrix_summary
+
+    tasks = ["mnist:0-vs-rest", "mnist:1-vs-rest", "fashion-mnist:trouser-vs-rest"]
+    m = [[0, 1, 4],   # rows source, columns target
+         [2, 0, 6],
+         [3, 5, 0]]
+    s = matrix_summary(tasks, m)
+    assert s["nearest"]["mnist:0-vs-rest"] == {"nearest": "mnist:1-vs-rest", "distance": 2.0, "same_dataset": True,
+                                               "column_mean": 2.5}
+    assert s["nearest"]["fashion-mnist:trouser-vs-rest"]["column_mean"] == 5.0
+    assert s["nearest_same_dataset"] == 2 and s["rank_auc"] == 1.0  # both MNIST columns rank the MNIST source first
+    assert s["mean_by_pair"] == {"fashion-mnist->mnist": 4.0, "mnist->fashion-mnist": 5.0, "mnist->mnist": 1.5}

@@ -14,9 +14,8 @@ import sys
 import warnings
 
 from ..errors import EXIT_USAGE, TanasError
-from ..logs import quiet_libraries
 
-__all__ = ["main", "build_parser", "quiet_libraries"]
+__all__ = ["main", "build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):

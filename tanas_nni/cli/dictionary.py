@@ -57,7 +57,7 @@ def _architectures(args) -> int:
     from ..dictionary import load_dictionary_config
     from ..dictionary.build import _log
     from ..search import dictionary_architectures
-    from . import quiet_libraries
+    from ..logs import quiet_libraries
 
     cfg = load_dictionary_config(args.config, {"dictionary": args.dictionary, "data_dir": args.data_dir})
     quiet_libraries()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from . import quiet_libraries
+from ..logs import quiet_libraries
 
 
 def register(sub) -> None:

@@ -19,7 +19,8 @@ from ..errors import TanasError
 from ..models import build_network
 from ..search import ArchitectureSearchConfig
 from ..training import TrainConfig, default_device, fit, seed_everything
-from .store import CorruptEntryError, DictionaryStore, Entry, library_versions
+from ..records import library_versions
+from .store import CorruptEntryError, DictionaryStore, Entry
 
 __all__ = ["DictionaryConfig", "load_dictionary_config", "build_dictionary", "build_entry", "DEFAULT_TASKS"]
 

@@ -31,10 +31,9 @@ from typing import Any, Iterator
 import torch
 
 from ..errors import TanasError
-from ..records import _fsync_dir, atomic_write_bytes, atomic_write_json, atomic_write_text, library_versions
+from ..records import atomic_write_text, fsync_dir
 
-__all__ = ["DictionaryStore", "Entry", "CorruptEntryError", "library_versions", "atomic_write_text",
-           "atomic_write_bytes", "atomic_write_json", "sha256_file"]
+__all__ = ["DictionaryStore", "Entry", "CorruptEntryError", "sha256_file"]
 
 FORMAT = 1
 
@@ -247,7 +246,7 @@ class DictionaryStore:
                     f.write("\n")
                     f.flush()
                     os.fsync(f.fileno())
-                _fsync_dir(tmp)
+                fsync_dir(tmp)
                 if final.exists():
                     # rename() cannot replace a non-empty directory: move the old one aside first. The lock keeps other
                     # writers out; a reader in between sees "missing", never a half-written entry.
@@ -257,7 +256,7 @@ class DictionaryStore:
                     shutil.rmtree(trash, ignore_errors=True)
                 else:
                     os.rename(tmp, final)
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise

@@ -87,7 +87,7 @@ def _target_network(store: DictionaryStore, data: TaskData, reference: Entry, lo
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
     atomic_write_bytes(path, buf.getvalue())
-    return model.eval()
+    return model.cpu().eval()  # fit() trains on the default device; distances read every network on the CPU
 
 
 def prepare_target(target: str, store: DictionaryStore, data_dir=None, seed: int = 0,

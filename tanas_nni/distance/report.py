@@ -36,7 +36,8 @@ def matrix_summary(tasks: list[str], matrix) -> dict:
         if not others:
             continue
         best = min(others, key=lambda i: (m[i, j], tasks[i]))
-        nearest[tasks[j]] = {"nearest": tasks[best], "distance": float(m[best, j]), "same_dataset": ds[best] == ds[j]}
+        nearest[tasks[j]] = {"nearest": tasks[best], "distance": float(m[best, j]), "same_dataset": ds[best] == ds[j],
+                             "column_mean": float(np.mean([m[i, j] for i in others]))}
         same = [m[i, j] for i in others if ds[i] == ds[j]]
         diff = [m[i, j] for i in others if ds[i] != ds[j]]
         if same and diff:
@@ -96,9 +97,11 @@ def summary_markdown(method: str, summary: dict) -> str:
              f"{summary['mean_across']:.4g}; rank AUC {summary['rank_auc']:.3f}", "",
              "| source → target datasets | mean distance |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" for k, v in summary["mean_by_pair"].items()]
-    lines += ["", "| target | nearest other task | distance | same dataset |", "|---|---|---|---|"]
-    lines += [f"| {t} | {v['nearest']} | {v['distance']:.4g} | {'yes' if v['same_dataset'] else 'no'} |"
-              for t, v in summary["nearest"].items()]
+    # The column mean (every other source's distance to the target) shows how hard a target is to reach at all.
+    lines += ["", "| target | nearest other task | distance | same dataset | mean over all other sources |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {t} | {v['nearest']} | {v['distance']:.4g} | {'yes' if v['same_dataset'] else 'no'} "
+              f"| {v['column_mean']:.4g} |" for t, v in summary["nearest"].items()]
     return "\n".join(lines)
 
 

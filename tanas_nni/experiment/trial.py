@@ -206,7 +206,7 @@ def _pipeline_stage(reporter: Reporter, args, params: dict) -> dict:
             "target": metrics["target"], "space": cfg.space, "out": metrics["out"]}
 
 
-# Defined with the comparison it runs; imported here, at the end, because compare.py uses this module's Reporter.
+# Defined with the comparison it runs (compare.py); registered here, once register_stage exists, with the other stages.
 from .compare import compare_stage  # noqa: E402
 
 register_stage("compare")(compare_stage)
