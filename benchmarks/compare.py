@@ -97,7 +97,7 @@ def main() -> int:
 
     warnings.filterwarnings("ignore")
     from tanas_nni.cli.compare import _format
-    from tanas_nni.logs import quiet_libraries
+    from tanas_nni.core.logs import quiet_libraries
 
     cfg = load_compare_config(args.config, {"budget": args.budget, "target": args.target, "results": args.results,
                                             "dictionary": args.dictionary, "data_dir": args.data_dir,

@@ -16,7 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe  # noqa: E402
 
-from tanas_nni.dictionary import build_dictionary, load_dictionary_config  # noqa: E402
+from tanas_nni.dictionary import build_dictionary  # noqa: E402
+from tanas_nni.pipeline import load_dictionary_config  # noqa: E402
 
 
 def main() -> None:

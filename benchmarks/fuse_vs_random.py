@@ -5,7 +5,7 @@ Usage (the dictionary must have architectures: ``tanas dictionary architectures 
     python benchmarks/fuse_vs_random.py --target quickdraw:cat-vs-rest --dictionary runs/dictionary \
         --data-dir /work/shared/datasets --random 5 --retrain-epochs 20 --out benchmarks/results/fuse-vs-random.md
 
-Steps: the task-aware space for the target (distances from the dictionary), FUSE over it (``tanas_nni.search``
+Steps: the task-aware space for the target (distances from the dictionary), FUSE over it (``tanas_nni.pipeline``
 defaults), then the winner and ``--random`` architectures drawn from the same space's generator (its priors) are each
 trained from scratch with ``tanas_nni.training.fit`` (same recipe, same seed, same data) and evaluated once on the test
 split. Writes a Markdown table with the command and the machine.
@@ -24,9 +24,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe  # noqa: E402
 
-from tanas_nni.config import config_hash, to_dict  # noqa: E402
+from tanas_nni.core.config import config_hash, to_dict  # noqa: E402
 from tanas_nni.data import SplitSizes, load_task  # noqa: E402
-from tanas_nni.search import SearchConfig, build_space, retrain, search  # noqa: E402
+from tanas_nni.pipeline import SearchConfig, build_space, retrain, search  # noqa: E402
 from tanas_nni.space import CandidateGenerator  # noqa: E402
 from tanas_nni.training import TrainConfig, count_parameters  # noqa: E402
 

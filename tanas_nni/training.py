@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import check_range
-from .errors import NumericalError
+from .core.config import check_range
+from .core.errors import NumericalError
 
 __all__ = ["TrainConfig", "fit", "evaluate", "random_shift", "seed_everything", "check_finite", "count_parameters",
            "recalibrate_bn", "derive_seed"]

@@ -59,11 +59,12 @@ def data_dir() -> Path:
 def tiny_dictionary_config(data_dir, tmp_path_factory):
     """A 4-task dictionary config with a budget of seconds (600 training examples, 3 epochs)."""
     from tanas_nni.dictionary import DictionaryConfig
-    from tanas_nni.dictionary.build import NetworkConfig, SampleConfig
+    from tanas_nni.data import SplitSizes
+    from tanas_nni.dictionary.build import NetworkConfig
     from tanas_nni.training import TrainConfig
 
     return DictionaryConfig(tasks=list(TINY_TASKS), dictionary=str(tmp_path_factory.mktemp("dict") / "dictionary"),
-                            data_dir=str(data_dir), seed=0, samples=SampleConfig(600, 200, 400),
+                            data_dir=str(data_dir), seed=0, samples=SplitSizes(600, 200, 400),
                             network=NetworkConfig(width=8, features=32),
                             training=TrainConfig(epochs=3, batch_size=64))
 

@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 from tanas_nni.dictionary import DictionaryStore
-from tanas_nni.errors import TanasError
+from tanas_nni.core.errors import TanasError
 from tanas_nni.experiment import compare
 from tanas_nni.experiment.compare import load_compare_config, run_comparison, run_method
 from tanas_nni.experiment.report import markdown_table, write_report
-from tanas_nni.search import SearchConfig, build_space
+from tanas_nni.pipeline import SearchConfig, build_space
 from tanas_nni.space import Architecture, cell_space
 
 warnings.filterwarnings("ignore")

@@ -7,7 +7,7 @@ import torch
 
 from tanas_nni.data import SplitSizes, TaskSpec, load_dataset, load_task, register_dataset
 from tanas_nni.data.datasets import download_quickdraw, resolve_data_dir
-from tanas_nni.errors import TanasError
+from tanas_nni.core.errors import TanasError
 
 
 @pytest.mark.parametrize("name,n_train,classes", [("mnist", 50000, 10), ("fashion-mnist", 50000, 10),

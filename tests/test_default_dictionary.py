@@ -15,6 +15,7 @@ import pytest
 
 from tanas_nni.dictionary import DictionaryStore
 from tanas_nni.distance import distances_to
+from tanas_nni.pipeline import task_aware_space
 from tanas_nni.space import Architecture, TaskAwareSpace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def test_task_aware_space_holds_only_what_the_k_nearest_use(default_store, data_
     archs = {e.task: Architecture.from_dict(e.architecture["arch"]) for e in default_store.entries()}
     near = [archs[t] for t in nearest]
 
-    space = TaskAwareSpace.from_dictionary(TARGET, default_store, method="fisher", k=K, data_dir=data_dir)
+    space = task_aware_space(TARGET, default_store, method="fisher", k=K, data_dir=data_dir)
     assert [t for t, _, _ in space.neighbours] == nearest
     assert space.base_architectures == near
     assert set(space.spec.skeletons) == {a.skeleton for a in near}

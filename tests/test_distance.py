@@ -12,7 +12,7 @@ from tanas_nni.cli import main
 from tanas_nni.dictionary import DictionaryStore
 from tanas_nni.distance import distances_to, get_distance
 from tanas_nni.distance.fisher import FisherDistance
-from tanas_nni.errors import TanasError
+from tanas_nni.core.errors import TanasError
 
 FAST = {"samples": 64}
 
@@ -147,7 +147,7 @@ def test_cli_matrix_report(store, data_dir, tmp_path, capsys):
 
 
 def test_distance_config_from_yaml_mapping():
-    from tanas_nni.config import from_dict
+    from tanas_nni.core.config import from_dict
     from tanas_nni.distance import DistanceConfig
 
     cfg = from_dict(DistanceConfig, {"method": "transfer", "settings": {"epsilon": 0.05}}, where="exp.yml distance")

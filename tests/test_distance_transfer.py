@@ -6,7 +6,7 @@ import math
 import pytest
 
 from tanas_nni.distance.transfer import TransferSettings, curve_score, pruning_densities
-from tanas_nni.errors import TanasError
+from tanas_nni.core.errors import TanasError
 
 
 def test_geometric_schedule_removes_a_fraction_of_what_is_left():

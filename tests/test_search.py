@@ -34,7 +34,7 @@ def error_line(capsys) -> str:
 
 
 def test_search_exports_a_folder_that_round_trips(data_dir, tiny_space, tmp_path, capsys):
-    from tanas_nni.search import load_exported
+    from tanas_nni.pipeline import load_exported
 
     out = tmp_path / "out"
     rc = main(["search", "--target", "mnist:0-vs-rest", "--space", "standard", "--space-file", str(tiny_space),
@@ -65,18 +65,23 @@ def test_search_exports_a_folder_that_round_trips(data_dir, tiny_space, tmp_path
 
 
 def test_rerun_resumes_the_search(data_dir, tiny_space, tmp_path, capsys):
-    from tanas_nni.search import SearchConfig, FuseConfig, SearchSamples, run_pipeline
+    from tanas_nni.data import SplitSizes
+    from tanas_nni.pipeline import SearchConfig, run_pipeline
+    from tanas_nni.core.progress import Epoch, Finished, Resumed, RoundStart
+    from tanas_nni.strategy import FuseConfig
     from tanas_nni.training import TrainConfig
 
     cfg = SearchConfig(target="mnist:1-vs-rest", space="standard", space_file=str(tiny_space), data_dir=str(data_dir),
-                       samples=SearchSamples(256, 128, 128), fuse=FuseConfig(candidates_per_round=2, rounds=2, cycles=1),
+                       samples=SplitSizes(256, 128, 128), fuse=FuseConfig(candidates_per_round=2, rounds=2, cycles=1),
                        retrain=TrainConfig(epochs=1), out=str(tmp_path / "o"))
     stages = []
-    first = run_pipeline(cfg, on_progress=lambda stage, info: stages.append((stage, info.get("event"))))
-    assert ("search", "round_start") in stages and ("retrain", None) in stages and stages[-1][0] == "done"
+    first = run_pipeline(cfg, progress=stages.append)
+    kinds = [type(e) for e in stages]
+    assert RoundStart in kinds and Epoch in kinds and isinstance(stages[-1], Finished)
     events = []
-    second = run_pipeline(cfg, on_progress=lambda stage, info: events.append(info.get("event")))
-    assert "round_start" not in events  # the finished search was restored from its checkpoint, not rerun
+    second = run_pipeline(cfg, progress=events.append)
+    # The finished search was restored from its checkpoint, not rerun.
+    assert not any(isinstance(e, RoundStart) for e in events) and any(isinstance(e, Resumed) for e in events)
     assert second["winner_key"] == first["winner_key"]
 
 
@@ -100,8 +105,8 @@ def test_bad_input_gives_one_line_and_exit_2(data_dir, tiny_dictionary, tmp_path
 
 
 def test_empty_candidate_list_is_refused(data_dir):
-    from tanas_nni.errors import TanasError
-    from tanas_nni.search import search
+    from tanas_nni.core.errors import TanasError
+    from tanas_nni.pipeline import search
     from tanas_nni.space import TaskAwareSpace
 
     data = load_task("mnist:0-vs-rest", data_dir, seed=0, sizes=SplitSizes(64, 32, 32))

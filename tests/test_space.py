@@ -9,7 +9,7 @@ import textwrap
 import pytest
 import torch
 
-from tanas_nni.errors import TanasError
+from tanas_nni.core.errors import TanasError
 from tanas_nni.space import (Architecture, CandidateGenerator, CellSpace, TaskAwareSpace, WholeNetworkSpace,
                              architecture_from_sample, build_model, cell_space, load_space, whole_network_space)
 from tanas_nni.space.architecture import CellTopology, Skeleton

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tanas_nni.dictionary import CorruptEntryError, DictionaryStore, build_dictionary
-from tanas_nni.errors import TanasError
+from tanas_nni.core.errors import TanasError
 from tests.conftest import TINY_TASKS
 
 

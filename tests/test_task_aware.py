@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from tanas_nni.dictionary import DictionaryStore
-from tanas_nni.errors import TanasError
-from tanas_nni.space import (DEFAULT_TAU, Architecture, CellSpace, TaskAware, TaskAwareSpace, WholeNetworkSpace,
+from tanas_nni.core.errors import TanasError
+from tanas_nni.pipeline import entry_architecture
+from tanas_nni.strategy import TaskAware
+from tanas_nni.space import (DEFAULT_TAU, Architecture, CellSpace, TaskAwareSpace, WholeNetworkSpace,
                              architecture_from_sample, build_model, cell_space, closeness_weights, load_space,
                              whole_network_space)
 
@@ -32,6 +34,7 @@ FAKE = {
 DIST = {"mnist:0-vs-rest": 30.0, "mnist:1-vs-rest": 40.0, "fashion-mnist:trouser-vs-rest": 80.0,
         "fashion-mnist:coat-vs-rest": 75.0}
 TARGET = "mnist:2-vs-rest"
+ARCHS = {task: Architecture.from_dict(arch) for task, arch in FAKE.items()}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +50,7 @@ def store(tiny_dictionary, tmp_path_factory):
 
 
 def test_holds_only_what_the_k_nearest_use(store):
-    space = TaskAwareSpace.from_distances(DIST, store, k=2, target=TARGET)
+    space = TaskAwareSpace.from_distances(DIST, ARCHS, k=2, target=TARGET)
     near = [Architecture.from_dict(FAKE[t]) for t in ("mnist:0-vs-rest", "mnist:1-vs-rest")]
     assert [t for t, _, _ in space.neighbours] == ["mnist:0-vs-rest", "mnist:1-vs-rest"]
     assert space.base_architectures == near
@@ -65,7 +68,7 @@ def test_holds_only_what_the_k_nearest_use(store):
 
 
 def test_weights_and_priors(store):
-    space = TaskAwareSpace.from_distances(DIST, store, k=2, target=TARGET)
+    space = TaskAwareSpace.from_distances(DIST, ARCHS, k=2, target=TARGET)
     sigma = float(torch.tensor(list(DIST.values())).std(unbiased=False))
     w = [math.exp(-(30 - 30) / sigma), math.exp(-(40 - 30) / sigma)]
     w = [x / sum(w) for x in w]
@@ -81,7 +84,7 @@ def test_weights_and_priors(store):
     assert space.skeleton_prior[Architecture.from_dict(FAKE["mnist:1-vs-rest"]).skeleton] == pytest.approx(w[1])
     # Distances on another scale (x 1000, shifted) give the same weights: the construction normalises them.
     scaled = {t: 5 + 1000 * d for t, d in DIST.items()}
-    other = TaskAwareSpace.from_distances(scaled, store, k=2, target=TARGET)
+    other = TaskAwareSpace.from_distances(scaled, ARCHS, k=2, target=TARGET)
     assert [n[2] for n in other.neighbours] == pytest.approx(w)
     # Large τ -> uniform; small τ -> the nearest only (numerically).
     assert closeness_weights([1.0, 2.0], [1.0, 2.0, 3.0], tau=1e6) == pytest.approx([0.5, 0.5], abs=1e-5)
@@ -92,7 +95,7 @@ def test_weights_and_priors(store):
 
 
 def test_candidates_order_distinctness_and_seed(store):
-    space = TaskAwareSpace.from_distances(DIST, store, k=3, target=TARGET)
+    space = TaskAwareSpace.from_distances(DIST, ARCHS, k=3, target=TARGET)
     out = space.candidates_with_origin(12, seed=0)
     origins = [o for _, o in out]
     assert origins[:3] == ["base"] * 3
@@ -114,22 +117,22 @@ def test_candidates_order_distinctness_and_seed(store):
 
 def test_bad_inputs(store, tiny_dictionary, tmp_path):
     with pytest.raises(TanasError, match="k: 5 is larger than the dictionary") as e:
-        TaskAwareSpace.from_distances(DIST, store, k=5, target=TARGET)
+        TaskAwareSpace.from_distances(DIST, ARCHS, k=5, target=TARGET)
     assert "\n" not in str(e.value)
     # A target that is in the dictionary is not its own neighbour (so at most 3 neighbours here).
     with pytest.raises(TanasError, match="besides the target"):
-        TaskAwareSpace.from_distances({**DIST, "mnist:0-vs-rest": 0.0}, store, k=4, target="mnist:0-vs-rest")
-    own = TaskAwareSpace.from_distances({**DIST, "mnist:0-vs-rest": 0.0}, store, k=1, target="mnist:0-vs-rest")
+        TaskAwareSpace.from_distances({**DIST, "mnist:0-vs-rest": 0.0}, ARCHS, k=4, target="mnist:0-vs-rest")
+    own = TaskAwareSpace.from_distances({**DIST, "mnist:0-vs-rest": 0.0}, ARCHS, k=1, target="mnist:0-vs-rest")
     assert own.neighbours[0][0] == "mnist:1-vs-rest"
     with pytest.raises(TanasError, match="k: must be a positive integer"):
-        TaskAwareSpace.from_distances(DIST, store, k=0)
+        TaskAwareSpace.from_distances(DIST, ARCHS, k=0)
     with pytest.raises(TanasError, match="finite"):
-        TaskAwareSpace.from_distances({**DIST, "mnist:1-vs-rest": float("nan")}, store, k=1)
+        TaskAwareSpace.from_distances({**DIST, "mnist:1-vs-rest": float("nan")}, ARCHS, k=1)
     # The original tiny dictionary has no architectures yet.
-    with pytest.raises(TanasError, match="no architecture; run the architecture search"):
-        TaskAwareSpace.from_distances(DIST, tiny_dictionary, k=1, target=TARGET)
+    with pytest.raises(TanasError, match="it has no architecture; run `tanas dictionary architectures"):
+        TaskAwareSpace.from_distances(DIST, lambda t: entry_architecture(tiny_dictionary, t), k=1, target=TARGET)
     with pytest.raises(TanasError, match="not in dictionary"):
-        TaskAwareSpace.from_distances({"mnist:9-vs-rest": 1.0}, store, k=1)
+        TaskAwareSpace.from_distances({"mnist:9-vs-rest": 1.0}, lambda t: entry_architecture(store, t), k=1)
 
 
 def test_standard_space_and_describe(store):
@@ -139,7 +142,7 @@ def test_standard_space_and_describe(store):
     assert list(std.operation_prior.values()) == pytest.approx([1 / len(spec.operations)] * len(spec.operations))
     cands = std.candidates(8, seed=2)
     assert len({a.key for a in cands}) == 8 and cands == std.candidates(8, seed=2)
-    space = TaskAwareSpace.from_distances(DIST, store, k=2, target=TARGET, method="fisher")
+    space = TaskAwareSpace.from_distances(DIST, ARCHS, k=2, target=TARGET, method="fisher")
     info = json.loads(json.dumps(space.describe()))
     assert info["kind"] == "task-aware" and info["target"] == TARGET and info["k"] == 2
     assert [n["task"] for n in info["neighbours"]] == ["mnist:0-vs-rest", "mnist:1-vs-rest"]
@@ -149,7 +152,7 @@ def test_standard_space_and_describe(store):
 
 
 def test_nni_spaces_of_the_task_aware_space(store):
-    space = TaskAwareSpace.from_distances(DIST, store, k=2, target=TARGET)
+    space = TaskAwareSpace.from_distances(DIST, ARCHS, k=2, target=TARGET)
     cs = cell_space(space, 2)
     assert isinstance(cs, CellSpace)
     # The most probable skeleton and cell: the nearest task's.
@@ -168,10 +171,11 @@ def test_task_aware_wrapper_builds_the_space_and_checks_it(store):
     from nni.nas.strategy import Random
     from nni.nas.space import RawFormatModelSpace
 
-    ta = TaskAware(Random(), TARGET, store, k=2, distances=DIST)
+    ta = TaskAware(Random(), TaskAwareSpace.from_distances(DIST, ARCHS, k=2, target=TARGET))
     assert ta.space_kind == "cell" and isinstance(ta.space, CellSpace) and ta.num_classes == 2
     assert ta.task_space.k == 2 and "k=2" in repr(ta)
-    whole = TaskAware(Random(), TARGET, store, k=2, distances=DIST, space_kind="whole", candidates=5)
+    whole = TaskAware(Random(), TaskAwareSpace.from_distances(DIST, ARCHS, k=2, target=TARGET), space_kind="whole",
+                      candidates=5)
     assert isinstance(whole.space, WholeNetworkSpace) and len(whole.space.archs) == 5
     other = RawFormatModelSpace.from_model(cell_space(TaskAwareSpace.standard(), 2))
     with pytest.raises(TanasError, match="TaskAware.space"):

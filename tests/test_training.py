@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tanas_nni.data import SplitSizes, load_task
-from tanas_nni.errors import NumericalError
+from tanas_nni.core.errors import NumericalError
 from tanas_nni.models import build_network
 from tanas_nni.training import TrainConfig, fit, random_shift, seed_everything
 
@@ -59,7 +59,7 @@ def test_random_shift_moves_content_within_bounds():
 
 
 def test_recipe_validation():
-    from tanas_nni.errors import TanasError
+    from tanas_nni.core.errors import TanasError
 
     with pytest.raises(TanasError, match="epochs: must be >= 1"):
         TrainConfig(epochs=0)

@@ -2,7 +2,7 @@
 
 Each module in this package adds its subcommands with ``register(subparsers)``; modules are discovered, so a stage's
 commands live next to nothing but themselves. A handler returns an exit code (or None for 0). User errors
-(:class:`~tanas_nni.errors.TanasError`) print one line and exit 2; no traceback.
+(:class:`~tanas_nni.core.errors.TanasError`) print one line and exit 2; no traceback.
 """
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import pkgutil
 import sys
 import warnings
 
-from ..errors import EXIT_USAGE, TanasError
+from .. import __version__
+from ..core.errors import EXIT_USAGE, TanasError
+from ..core.progress import Event, format_event
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "print_event"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,7 +27,6 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tanas", description="Task-Aware Neural Architecture Search for NNI 3.0.")
-    from .. import __version__
     parser.add_argument("--version", action="version", version=f"tanas-nni {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -61,3 +62,10 @@ def add_common(p: argparse.ArgumentParser, dictionary: bool = True, data: bool =
                        help="data root (default: $TANAS_DATA_DIR, else ~/.cache/tanas-nni/datasets)")
 
 
+
+
+def print_event(event: Event) -> None:
+    """A progress event as one line on stderr (the progress printer of every ``tanas`` command)."""
+    line = format_event(event)
+    if line:
+        print(line, file=sys.stderr, flush=True)

@@ -52,7 +52,7 @@ def _format(info: dict) -> str | None:
 
 def _compare(args) -> int:
     from ..experiment.compare import METHOD_ORDER, check_method, load_compare_config, run_comparison, target_dir
-    from ..logs import quiet_libraries
+    from ..core.logs import quiet_libraries
 
     if args.list:
         print("\n".join(METHOD_ORDER))

@@ -46,7 +46,8 @@ def register(sub) -> None:
 
 
 def _build(args) -> int:
-    from ..dictionary import build_dictionary, load_dictionary_config
+    from ..dictionary import build_dictionary
+    from ..pipeline import load_dictionary_config
 
     cfg = load_dictionary_config(args.config, {"dictionary": args.dictionary, "data_dir": args.data_dir})
     build_dictionary(cfg, force=args.force)
@@ -54,10 +55,9 @@ def _build(args) -> int:
 
 
 def _architectures(args) -> int:
-    from ..dictionary import load_dictionary_config
     from ..dictionary.build import _log
-    from ..search import dictionary_architectures
-    from ..logs import quiet_libraries
+    from ..pipeline import dictionary_architectures, load_dictionary_config
+    from ..core.logs import quiet_libraries
 
     cfg = load_dictionary_config(args.config, {"dictionary": args.dictionary, "data_dir": args.data_dir})
     quiet_libraries()
@@ -94,7 +94,7 @@ def _list(args) -> int:
         import sys
         print(f"tanas: error: {bad} corrupt entr{'y' if bad == 1 else 'ies'} in {store.root}; rerun "
               f"`tanas dictionary build <config.yml>` to rebuild {'it' if bad == 1 else 'them'}", file=sys.stderr)
-        from ..errors import EXIT_USAGE
+        from ..core.errors import EXIT_USAGE
         return EXIT_USAGE
     return 0
 

@@ -11,7 +11,7 @@ def _settings(pairs: list[str] | None) -> dict:
     """``--set key=value`` pairs, values read as YAML scalars/lists (``hidden=[256]``, ``epsilon=0.05``)."""
     import yaml
 
-    from ..errors import TanasError
+    from ..core.errors import TanasError
 
     out = {}
     for p in pairs or []:
@@ -75,7 +75,7 @@ def _matrix(args) -> int:
     from ..dictionary import DictionaryStore
     from ..distance import distance_names, get_distance
     from ..distance.report import matrices_report
-    from ..errors import TanasError
+    from ..core.errors import TanasError
 
     methods = args.method or distance_names()
     per_method: dict[str, dict] = {m: {} for m in methods}

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from ..logs import quiet_libraries
+from ..core.logs import quiet_libraries
+from . import print_event
 
 
 def register(sub) -> None:
@@ -13,7 +14,7 @@ def register(sub) -> None:
                     "retrain the winner from scratch with the shared recipe, evaluate it once on the test split and "
                     "write an export folder (architecture.json, weights.pt, metrics.json, config.yml, ranking.csv, "
                     "alpha_trajectory.csv). Rerunning the same command resumes an interrupted search. Flags override "
-                    "--config; every default is in tanas_nni.search.SearchConfig.")
+                    "--config; every default is in tanas_nni.pipeline.SearchConfig.")
     p.add_argument("--config", metavar="YAML", help="search config (keys of SearchConfig; flags override it)")
     p.add_argument("--target", help="target task id, e.g. quickdraw:cat-vs-rest")
     p.add_argument("--space", help="task-aware (default) or standard")
@@ -41,46 +42,8 @@ def register(sub) -> None:
     p.set_defaults(handler=_search)
 
 
-def _printer(quiet: bool):
-    def progress(stage: str, info: dict) -> None:
-        if quiet:
-            return
-        line = _format(stage, info)
-        if line:
-            print(line, file=sys.stderr, flush=True)
-    return progress
-
-
-def _format(stage: str, info: dict) -> str | None:
-    if stage == "space":
-        return f"[space] {info.get('message', '')}"
-    if stage == "search":
-        event = info.get("event")
-        if event == "resume":
-            return f"[search] resuming from {info['checkpoint']}"
-        if event == "round_start":
-            return f"[search] round {info['round'] + 1}: candidates {', '.join(map(str, info['candidates']))}"
-        if event == "phase_end":
-            probs = {k[2:]: v for k, v in info.items() if k.startswith("p_") and v > 0}
-            top = sorted(probs.items(), key=lambda kv: -kv[1])[:4]
-            return (f"[search] epoch {info['epoch']} round {info['round'] + 1} {info['phase']:7s} "
-                    + " ".join(f"{k}:{v:.3f}" for k, v in top))
-        if event == "round_end":
-            return f"[search] round {info['round'] + 1} won by candidate {info['winner']}"
-        if event == "done":
-            return f"[search] winner {info['winner']} ({info['seconds']:.0f} s)"
-        return None
-    if stage == "retrain":
-        return (f"[retrain] epoch {info['epoch']}/{info['epochs']} train loss {info['train_loss']:.4f} "
-                f"val acc {info['val_acc']:.2%}")
-    if stage == "done":
-        return (f"[done] test error {info['test_error']:.2%}, {info['parameters'] / 1e6:.3f} M parameters, "
-                f"search {info['search_seconds']:.0f} s, retrain {info['retrain_seconds']:.0f} s -> {info['out']}")
-    return None
-
-
 def _search(args) -> int:
-    from ..search import load_search_config, run_pipeline
+    from ..pipeline import load_search_config, run_pipeline
 
     overrides = {
         "target": args.target, "space": args.space, "strategy": args.strategy, "dictionary": args.dictionary,
@@ -94,6 +57,6 @@ def _search(args) -> int:
     }
     cfg = load_search_config(args.config, overrides)
     quiet_libraries()
-    metrics = run_pipeline(cfg, on_progress=_printer(args.quiet))
-    print(metrics["out"])
+    result = run_pipeline(cfg, progress=None if args.quiet else print_event)
+    print(result.out)
     return 0

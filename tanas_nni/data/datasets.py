@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import TanasError
+from ..core.errors import TanasError
 
 __all__ = [
     "ImagePools", "DEFAULT_CACHE", "resolve_data_dir", "load_dataset", "register_dataset", "dataset_names",

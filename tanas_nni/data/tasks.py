@@ -23,11 +23,11 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ..errors import TanasError
+from ..core.errors import TanasError
 from .datasets import (FASHION_CLASSES, MNIST_CLASSES, ImagePools, download_quickdraw, load_dataset, resolve_data_dir,
                        slug)
 
-__all__ = ["TaskSpec", "TaskData", "SplitSizes", "load_task"]
+__all__ = ["TaskSpec", "TaskData", "SplitSizes", "load_task", "canonical_task_id", "task_folder"]
 
 Kind = Literal["one-vs-rest", "subset", "all"]
 SPLITS = ("train", "val", "test")
@@ -114,7 +114,32 @@ class SplitSizes:
         for s in SPLITS:
             v = getattr(self, s)
             if v is not None and v < 2:
-                raise TanasError(f"{s}_samples: must be at least 2, got {v}")
+                raise TanasError(f"{s}: must be at least 2 examples, got {v}")
+
+    def sizes(self) -> "SplitSizes":  # the same object; kept so that configs and callers read alike
+        return self
+
+
+def canonical_task_id(task_id: str, where: str = "task") -> str:
+    """The one spelling of a task id that is compared, stored and turned into folder names.
+
+    ``fashion-mnist:1-vs-rest``, ``" FASHION-MNIST: Trouser-VS-rest"`` and ``fashion-mnist:trouser-vs-rest`` are one task.
+    Call it where an id enters (a config field, a flag, a trial parameter); classes of a user's dataset given by index
+    are named once the dataset is loaded (:func:`load_task` returns the data with its fully canonical ``spec``).
+    """
+    try:
+        return str(TaskSpec.parse(task_id))
+    except TanasError as e:
+        raise TanasError(f"{where}: {e}") from None
+
+
+def task_folder(task_id: str) -> str:
+    """The folder name of a task (``mnist:3-vs-rest`` -> ``mnist__3-vs-rest``), from its canonical id.
+
+    Canonical ids hold only ``[a-z0-9-]``, ``:`` and ``+``, so the name never holds ``..``, a separator or a control
+    character, whatever the user typed.
+    """
+    return canonical_task_id(task_id).replace(":", "__").replace("+", "_")
 
 
 @dataclass

@@ -13,35 +13,19 @@ from typing import Callable
 
 import torch
 
-from ..config import check_range, config_hash, from_dict, load_yaml, to_dict
-from ..data import SplitSizes, TaskSpec, load_task, register_dataset
-from ..errors import TanasError
+from ..core.config import PATH, check_range, config_hash, to_dict
+from ..data import SplitSizes, TaskSpec, canonical_task_id, load_dataset, load_task, register_dataset
+from ..core.errors import TanasError
 from ..models import build_network
-from ..search import ArchitectureSearchConfig
 from ..training import TrainConfig, default_device, fit, seed_everything
-from ..records import library_versions
+from ..core.records import library_versions
 from .store import CorruptEntryError, DictionaryStore, Entry
 
-__all__ = ["DictionaryConfig", "load_dictionary_config", "build_dictionary", "build_entry", "DEFAULT_TASKS"]
+__all__ = ["DictionaryConfig", "build_dictionary", "build_entry", "DEFAULT_TASKS"]
 
 # The paper's 10 base tasks: MNIST digits 0-4 and Fashion-MNIST classes 0-4, each one-vs-rest.
 DEFAULT_TASKS = [f"mnist:{d}-vs-rest" for d in range(5)] + [
     f"fashion-mnist:{c}-vs-rest" for c in ("t-shirt", "trouser", "pullover", "dress", "coat")]
-
-
-@dataclass
-class SampleConfig:
-    """Examples per split for every task (``null``: every positive example and as many balanced negatives)."""
-
-    train: int | None = 4000
-    val: int | None = 1000
-    test: int | None = 2000
-
-    def sizes(self) -> SplitSizes:
-        return SplitSizes(self.train, self.val, self.test)
-
-    def __post_init__(self):
-        self.sizes()  # validates
 
 
 @dataclass
@@ -63,7 +47,7 @@ class UserDatasetConfig:
     """A user's own images, usable in task ids by the key they are registered under."""
 
     kind: str
-    path: str
+    path: str = field(metadata=PATH)
 
 
 @dataclass
@@ -71,23 +55,21 @@ class DictionaryConfig:
     """What a dictionary holds and how its networks are trained (``configs/dictionary.yml``)."""
 
     tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
-    dictionary: str = "runs/dictionary"
-    data_dir: str | None = None
+    dictionary: str = field(default="runs/dictionary", metadata=PATH)
+    data_dir: str | None = field(default=None, metadata=PATH)
     seed: int = 0
-    samples: SampleConfig = field(default_factory=SampleConfig)
+    samples: SplitSizes = field(default_factory=lambda: SplitSizes(4000, 1000, 2000))
     max_per_class: int | None = None
     network: NetworkConfig = field(default_factory=NetworkConfig)
     training: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3))
     datasets: dict[str, UserDatasetConfig] = field(default_factory=dict)
     threads: int | None = None
-    # How `tanas dictionary architectures` finds each base task's architecture (FUSE on the standard space).
-    architecture_search: ArchitectureSearchConfig = field(default_factory=ArchitectureSearchConfig)
 
     def __post_init__(self):
         if not self.tasks:
             raise TanasError("tasks: the list of base tasks is empty")
-        specs = [str(TaskSpec.parse(t)) for t in self.tasks]
-        dup = {t for t in specs if specs.count(t) > 1}
+        self.tasks = [canonical_task_id(t, f"tasks[{i}]") for i, t in enumerate(self.tasks)]
+        dup = {t for t in self.tasks if self.tasks.count(t) > 1}
         if dup:
             raise TanasError(f"tasks: {sorted(dup)[0]} is listed twice")
         check_range("max_per_class", self.max_per_class, 1)
@@ -101,27 +83,6 @@ class DictionaryConfig:
         """Everything that decides an entry's content; an entry built with other settings is rebuilt on request."""
         return {"seed": self.seed, "samples": to_dict(self.samples), "max_per_class": self.max_per_class,
                 "network": to_dict(self.network), "training": to_dict(self.training)}
-
-
-def load_dictionary_config(path: str | Path, overrides: dict | None = None) -> DictionaryConfig:
-    """Read a dictionary config; relative paths in it are taken relative to the file (as NNI does with its YAML)."""
-    path = Path(path)
-    data = load_yaml(path)
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    data.update(overrides)
-    cfg = from_dict(DictionaryConfig, data, where=str(path))
-    base = path.parent
-    if not Path(cfg.dictionary).expanduser().is_absolute() and "dictionary" not in overrides:
-        cfg.dictionary = str((base / cfg.dictionary).resolve())
-    if cfg.data_dir and not Path(cfg.data_dir).expanduser().is_absolute() and "data_dir" not in overrides:
-        cfg.data_dir = str((base / cfg.data_dir).resolve())
-    space_file = cfg.architecture_search.space_file
-    if space_file and not Path(space_file).expanduser().is_absolute():
-        cfg.architecture_search.space_file = str((base / space_file).resolve())
-    for ds in cfg.datasets.values():
-        if not Path(ds.path).expanduser().is_absolute():
-            ds.path = str((base / ds.path).resolve())
-    return cfg
 
 
 def build_entry(store: DictionaryStore, task_id: str, cfg: DictionaryConfig,
@@ -168,7 +129,6 @@ def build_dictionary(cfg: DictionaryConfig, force: bool = False, log: Callable[[
     task_ids = []
     for t in cfg.tasks:
         spec = TaskSpec.parse(t)
-        from ..data import load_dataset
         pools = load_dataset(spec.dataset, cfg.data_dir, cfg.max_per_class)
         task_ids.append(str(spec.canonical(pools)))
     store = DictionaryStore.open(cfg.dictionary, create=True)

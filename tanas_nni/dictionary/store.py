@@ -30,8 +30,9 @@ from typing import Any, Iterator
 
 import torch
 
-from ..errors import TanasError
-from ..records import atomic_write_text, fsync_dir
+from ..core.errors import TanasError
+from ..data.tasks import task_folder
+from ..core.records import atomic_write_text, fsync_dir
 
 __all__ = ["DictionaryStore", "Entry", "CorruptEntryError", "sha256_file"]
 
@@ -57,11 +58,6 @@ def sha256_file(path: Path) -> str:
 def _canonical(meta: dict) -> bytes:
     body = {k: v for k, v in meta.items() if k != "checksum"}
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-
-def task_slug(task_id: str) -> str:
-    """Directory name for a task id (``mnist:3-vs-rest`` -> ``mnist__3-vs-rest``)."""
-    return task_id.replace(":", "__").replace("+", "_")
 
 
 @dataclass
@@ -143,7 +139,7 @@ class DictionaryStore:
 
     # ---------------------------------------------------------------------------------------------------------------
     def entry_dir(self, task_id: str) -> Path:
-        return self.root / "entries" / task_slug(task_id)
+        return self.root / "entries" / task_folder(task_id)
 
     def task_ids(self) -> list[str]:
         """Ids of the installed entries (not verified), in sorted order."""
@@ -215,7 +211,7 @@ class DictionaryStore:
         """
         final = self.entry_dir(task_id)
         self.check_writable()
-        with self.lock(task_slug(task_id)):
+        with self.lock(task_folder(task_id)):
             blobs: dict[str, bytes] = dict(files or {})
             if state_dict is not None:
                 buf = io.BytesIO()

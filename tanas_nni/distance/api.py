@@ -10,11 +10,11 @@ from typing import Callable
 
 import torch
 
-from ..config import config_hash, from_dict
-from ..records import atomic_write_bytes
+from ..core.config import config_hash, from_dict
+from ..core.records import atomic_write_bytes
 from ..data import SplitSizes, TaskData, TaskSpec, load_task
 from ..dictionary import DictionaryStore, Entry
-from ..errors import TanasError
+from ..core.errors import TanasError
 from ..models import build_network
 from ..training import seed_everything, TrainConfig, fit
 from .base import DistanceTarget, TaskDistance, get_distance

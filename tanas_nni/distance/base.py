@@ -2,7 +2,7 @@
 
 A distance is looked up by the same name from Python (:func:`get_distance`), YAML (``distance: {method: fisher, ...}``)
 and the CLI (``--method fisher``). Implementations declare typed settings (a dataclass validated by
-:func:`tanas_nni.config.from_dict`) and whether they are symmetric; the conformance suite in
+:func:`tanas_nni.core.config.from_dict`) and whether they are symmetric; the conformance suite in
 ``tests/test_distance_conformance.py`` runs every registered distance.
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import nn
 
-from ..config import from_dict, to_dict
+from ..core.config import from_dict, to_dict
 from ..data import TaskData
 from ..dictionary import Entry
-from ..errors import TanasError
+from ..core.errors import TanasError
 
 __all__ = ["TaskDistance", "DistanceTarget", "DistanceConfig", "register_distance", "get_distance", "distance_names", "DISTANCES"]
 

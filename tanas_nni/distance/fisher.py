@@ -25,7 +25,7 @@ from typing import Literal
 
 import torch
 
-from ..config import check_range
+from ..core.config import check_range
 from ..dictionary import Entry
 from ._fisher_math import diagonal_fisher, fisher_layers, fit_linear_probe, with_head
 from .base import DistanceTarget, TaskDistance, penultimate, register_distance

@@ -39,9 +39,9 @@ import torch.nn.functional as F
 import torch.nn.utils.prune as prune
 from torch import nn
 
-from ..config import check_range
+from ..core.config import check_range
 from ..dictionary import Entry
-from ..errors import TanasError
+from ..core.errors import TanasError
 from ..training import check_finite
 from .base import DistanceTarget, TaskDistance, penultimate, register_distance
 

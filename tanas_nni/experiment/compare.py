@@ -48,12 +48,15 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
-from ..config import check_range, config_hash, from_dict, load_yaml, to_dict
-from ..errors import TanasError
-from ..search import FuseConfig, SearchConfig, SearchSamples
-from ..logs import quiet_libraries
+from ..core.config import check_range, config_hash, from_dict, load_yaml, to_dict
+from ..core.errors import TanasError
+from ..core.progress import Epoch, Event, Message, PhaseEnd
+from ..data import SplitSizes
+from ..pipeline import SearchConfig
+from ..strategy import FuseConfig
+from ..core.logs import quiet_libraries
 from ..models.handcrafted import HANDCRAFTED
-from ..records import atomic_write_json, library_versions
+from ..core.records import atomic_write_json, library_versions
 from ..training import TrainConfig, count_parameters, fit
 
 __all__ = ["METHODS", "HANDCRAFTED", "register_method", "OneShotBudget", "RandomBudget", "HandcraftedBudget",
@@ -123,7 +126,7 @@ def _handcrafted_defaults() -> dict[str, HandcraftedBudget]:
 class CompareBudget:
     """Everything that sets how much work each method does."""
 
-    samples: SearchSamples = field(default_factory=SearchSamples)
+    samples: SplitSizes = field(default_factory=SplitSizes)
     retrain: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20))
     fuse: FuseConfig = field(default_factory=FuseConfig)
     darts: OneShotBudget = field(default_factory=OneShotBudget)
@@ -143,14 +146,12 @@ class CompareBudget:
         return f.rounds * f.cycles * f.weight_epochs
 
     def fuse_pool(self) -> int:
-        from ..strategy.fuse import pool_size
-
-        return pool_size(self.fuse.candidates_per_round, self.fuse.rounds)
+        return self.fuse.pool()
 
 
 def _small_budget() -> CompareBudget:
     return CompareBudget(
-        samples=SearchSamples(1000, 300, 600), retrain=TrainConfig(epochs=5),
+        samples=SplitSizes(1000, 300, 600), retrain=TrainConfig(epochs=5),
         fuse=FuseConfig(candidates_per_round=3, rounds=2, cycles=1),
         darts=OneShotBudget(), random_one_shot=OneShotBudget(subnets=5), random=RandomBudget(epochs=1),
         handcrafted={"resnet18": HandcraftedBudget(stem_stride=2), "resnet34": HandcraftedBudget(stem_stride=2),
@@ -237,7 +238,7 @@ class Context:
     def task_aware_space(self):
         """The task-aware space of the target (built once per method run; its cost is ``space_seconds``)."""
         if self._space is None:
-            from ..search import build_space
+            from ..pipeline import build_space
 
             t0 = time.perf_counter()
             self._space = build_space(self.search_config("task-aware"))
@@ -280,42 +281,43 @@ def check_method(name: str, where: str = "method") -> str:
 
 
 def _retrain(ctx: Context, arch) -> tuple[Any, dict]:
-    from ..search import retrain
+    from ..pipeline import retrain
 
-    def progress(stage: str, info: dict) -> None:
-        ctx.progress({"stage": "retrain", **info})
+    def progress(event: Event) -> None:
+        if isinstance(event, Epoch):
+            ctx.progress({"stage": "retrain", "epoch": event.epoch, "epochs": event.epochs,
+                          "val_acc": event.val_acc, "train_loss": event.train_loss})
 
     return retrain(arch, ctx.data, ctx.budget.retrain, seed=ctx.cfg.seed, progress=progress)
 
 
 def _fuse(space: str) -> MethodFn:
     def run(ctx: Context) -> Outcome:
-        from ..search import run_pipeline
+        from ..pipeline import run_pipeline
 
         epochs = ctx.budget.fuse_weight_epochs() + ctx.budget.fuse.rounds * ctx.budget.fuse.cycles * \
             ctx.budget.fuse.alpha_epochs
         done = {"n": 0}
 
-        def progress(stage: str, info: dict) -> None:
-            if stage == "search" and info.get("event") == "phase_end":
+        def progress(event: Event) -> None:
+            if isinstance(event, PhaseEnd):
                 done["n"] += 1
-                probs = [v for k, v in info.items() if k.startswith("p_")]
                 ctx.progress({"stage": "search", "epoch": done["n"], "epochs": epochs,
-                              "max_probability": max(probs) if probs else None, "phase": info.get("phase")})
-            elif stage == "retrain":
-                ctx.progress({"stage": "retrain", **info})
-            elif stage == "space":
-                ctx.progress({"stage": "space", "message": info.get("message", "")})
+                              "max_probability": event.max_probability, "phase": event.phase})
+            elif isinstance(event, Epoch):
+                ctx.progress({"stage": "retrain", "epoch": event.epoch, "epochs": event.epochs,
+                              "val_acc": event.val_acc, "train_loss": event.train_loss})
+            elif isinstance(event, Message) and event.stage == "space":
+                ctx.progress({"stage": "space", "message": event.text})
 
-        metrics = run_pipeline(ctx.search_config(space), on_progress=progress, data=ctx.data)
-        out = Path(metrics["out"])
-        arch = json.loads((out / "architecture.json").read_text())
+        result = run_pipeline(ctx.search_config(space), progress=progress, data=ctx.data)
+        metrics, out = result.metrics, result.out
         fit_result = {"test_acc": metrics["test_acc"], "val_acc": metrics["val_acc"],
                       "train_acc": metrics["train_acc"], "best_epoch": metrics["best_epoch"],
-                      "seconds": metrics["retrain_seconds"],
-                      "history": json.loads((out / "history.json").read_text())}
+                      "seconds": metrics["retrain_seconds"], "history": result.history}
         ctx.space_seconds = metrics["space_seconds"]
-        return Outcome(arch["str"], arch["arch"], metrics["parameters"], fit_result, metrics["search_seconds"],
+        return Outcome(str(result.architecture), result.architecture.to_dict(), metrics["parameters"], fit_result,
+                       metrics["search_seconds"],
                        {"fuse": to_dict(ctx.budget.fuse), "candidates": metrics["candidates"], "space": space,
                         "k": ctx.cfg.k if space == "task-aware" else None,
                         "distance": ctx.cfg.distance if space == "task-aware" else None},
@@ -566,7 +568,7 @@ def run_method(cfg: CompareConfig, method: str, progress: Progress | None = None
     saves reloading the target when several methods run in one process.
     """
     from ..data import SplitSizes, load_task
-    from ..search import device_description
+    from ..pipeline import device_description
 
     check_method(method)
     progress = progress or (lambda info: None)
@@ -589,7 +591,7 @@ def run_method(cfg: CompareConfig, method: str, progress: Progress | None = None
     b = cfg.active
     if data is None:
         data = load_task(cfg.target, cfg.data_dir, seed=cfg.seed,
-                         sizes=SplitSizes(b.samples.train, b.samples.val, b.samples.test))
+                         sizes=b.samples)
     workdir = target_dir(cfg) / "work" / method
     if force:
         # FUSE resumes from the checkpoints in its work folder; a forced rerun must start from nothing.
@@ -631,7 +633,7 @@ def run_comparison(cfg: CompareConfig, methods: list[str] | None = None, progres
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     data = load_task(cfg.target, cfg.data_dir, seed=cfg.seed,
-                     sizes=SplitSizes(b.samples.train, b.samples.val, b.samples.test))
+                     sizes=b.samples)
     atomic_write_json(target_dir(cfg) / "config.json", to_dict(cfg))
     return [run_method(cfg, m, progress, force, data) for m in methods]
 

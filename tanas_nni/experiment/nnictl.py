@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..errors import TanasError
+from ..core.errors import TanasError
 
 __all__ = ["free_port", "nnictl", "start", "wait", "trials", "status", "stop"]
 

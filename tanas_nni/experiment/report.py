@@ -20,7 +20,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from ..errors import TanasError
+from ..core.errors import TanasError
 from ..models.handcrafted import HANDCRAFTED
 
 __all__ = ["DISPLAY_NAMES", "records_from_experiment", "experiment_dir", "table_rows", "markdown_table",

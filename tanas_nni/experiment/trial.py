@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..config import load_yaml
+from ..core.config import load_yaml
 from ..distance.base import DistanceConfig
-from ..errors import EXIT_USAGE, TanasError
+from ..core.errors import EXIT_USAGE, TanasError
+from ..core.progress import Epoch, Event, Message, PhaseEnd
 
 __all__ = ["Reporter", "STAGES", "register_stage", "main"]
 
@@ -90,7 +91,8 @@ class Reporter:
 def _dictionary_stage(reporter: Reporter, args, params: dict) -> dict:
     """Build (or reuse) the dictionary entry of one base task: parameter ``task``."""
     from ..data import TaskSpec
-    from ..dictionary import CorruptEntryError, DictionaryStore, build_entry, load_dictionary_config
+    from ..dictionary import CorruptEntryError, DictionaryStore, build_entry
+    from ..pipeline import load_dictionary_config
 
     if "task" not in params:
         raise TanasError("the dictionary trial needs a 'task' parameter (a task id) from the search space")
@@ -144,7 +146,7 @@ def _distance_stage(reporter: Reporter, args, params: dict) -> dict:
     """Distances from every dictionary entry to one target (a column of the matrix): parameters ``target`` and
     optionally ``method``. The column is cached in the dictionary, so ``tanas distance-matrix`` gathers the trials'
     work into the matrix report at once, and a rerun reuses finished columns."""
-    from ..config import from_dict
+    from ..core.config import from_dict
     from ..dictionary import DictionaryStore
     from ..distance import distances_to
 
@@ -174,8 +176,8 @@ def _pipeline_stage(reporter: Reporter, args, params: dict) -> dict:
     """The whole TA-NAS run for one target: dictionary (built if missing, with architectures), distances, task-aware
     space, FUSE, retraining. ``--config`` is a search config; parameters (``target``, ``space``, ``method``, ``k``,
     ``seed``) override it. ``--dictionary-config`` says how to build the dictionary when it is missing."""
-    from ..dictionary import DictionaryStore, build_dictionary, load_dictionary_config
-    from ..search import dictionary_architectures, load_search_config, run_pipeline
+    from ..dictionary import DictionaryStore, build_dictionary
+    from ..pipeline import dictionary_architectures, default_out, load_dictionary_config, load_search_config, run_pipeline
 
     keys = ("target", "space", "method", "k", "seed")
     cfg = load_search_config(args.config, {**{k: params.get(k) for k in keys},
@@ -188,22 +190,25 @@ def _pipeline_stage(reporter: Reporter, args, params: dict) -> dict:
             build_dictionary(dict_cfg, log=reporter.log)
             dictionary_architectures(dict_cfg, log=reporter.log)
 
-    def on_progress(stage: str, info: dict) -> None:
-        if stage == "retrain" and "val_acc" in info:
-            reporter.intermediate({"default": info["val_acc"], "stage": "retrain", "epoch": info.get("epoch")})
-        elif stage == "search" and info.get("event") == "phase_end":
-            probs = {k[2:]: v for k, v in info.items() if k.startswith("p_")}
-            reporter.intermediate({"default": max(probs.values()) if probs else 0.0, "stage": "search",
-                                   "round": info.get("round"), "phase": info.get("phase"), **probs})
-        if "message" in info:
-            reporter.log(f"{stage}: {info['message']}")
+    def on_progress(event: Event) -> None:
+        if isinstance(event, Epoch) and event.val_acc is not None:
+            reporter.intermediate({"default": event.val_acc, "stage": "retrain", "epoch": event.epoch})
+        elif isinstance(event, PhaseEnd):
+            reporter.intermediate({"default": event.max_probability, "stage": "search", "round": event.round,
+                                   "phase": event.phase, **event.probabilities})
+        elif isinstance(event, Message):
+            reporter.log(f"{event.stage}: {event.text}")
 
-    metrics = run_pipeline(cfg, on_progress=on_progress)
-    arch = json.loads((Path(metrics["out"]) / "architecture.json").read_text())["str"]
+    # Each target's export in a folder of its own, named like `tanas search`'s default, under the config's `out` (else
+    # runs/search): trials of several targets never share one, and a rerun of a stopped experiment resumes from it.
+    cfg.out = str(Path(cfg.out or "runs/search") / default_out(cfg).name)
+    result = run_pipeline(cfg, progress=on_progress)
+    metrics = result.metrics
+    arch = metrics["architecture"]
     return {"default": metrics["test_error"] * 100, "test_error_pct": metrics["test_error"] * 100,
             "params_m": metrics["parameters_m"], "search_seconds": metrics["search_seconds"],
             "retrain_seconds": metrics["retrain_seconds"], "device": metrics["device"], "architecture": arch,
-            "target": metrics["target"], "space": cfg.space, "out": metrics["out"]}
+            "target": metrics["target"], "space": cfg.space, "out": str(result.out)}
 
 
 # Defined with the comparison it runs (compare.py); registered here, once register_stage exists, with the other stages.

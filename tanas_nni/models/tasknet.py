@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..errors import TanasError
+from ..core.errors import TanasError
 
 __all__ = ["TaskNet", "ShallowNet", "NETWORKS", "register_network", "build_network"]
 

@@ -4,9 +4,9 @@ Public API (see docs/task_aware_space.md):
 
 - :class:`Architecture` (a :class:`Skeleton` and a :class:`Cell`), :func:`build_model`;
 - :class:`SpaceSpec`, :func:`load_space` (``search_spaces/standard.yml`` by default), :class:`CandidateGenerator`;
-- :class:`TaskAwareSpace` — the preprocessor: distances -> neighbours -> weighted, narrowed space -> candidates;
+- :class:`TaskAwareSpace` — the preprocessor: distances and the neighbours' architectures -> weighted, narrowed space ->
+  candidates (built from what it is handed: this package reads no dictionary and computes no distance);
 - :func:`whole_network_space`, :func:`cell_space`, :func:`architecture_from_sample` — the space as NNI model spaces;
-- :class:`TaskAware` — puts the task-aware space in front of any NNI strategy.
 """
 from __future__ import annotations
 
@@ -18,10 +18,9 @@ from .nni_spaces import (CANDIDATE_LABEL, CellSpace, WholeNetworkSpace, architec
 from .ops import OPERATIONS, build_operation, register_operation
 from .spec import STANDARD_SPACE, SpaceSpec, load_space
 from .task_aware import DEFAULT_TAU, TaskAwareSpace, closeness_weights
-from .wrapper import TaskAware
 
 __all__ = ["Architecture", "Skeleton", "Cell", "CellTopology", "live_edges", "build_model", "Network",
            "SpaceSpec", "load_space", "STANDARD_SPACE", "CandidateGenerator", "TaskAwareSpace", "DEFAULT_TAU",
            "closeness_weights", "whole_network_space", "cell_space", "architecture_from_sample", "WholeNetworkSpace",
-           "CellSpace", "CANDIDATE_LABEL", "edge_label", "TaskAware", "OPERATIONS", "register_operation",
+           "CellSpace", "CANDIDATE_LABEL", "edge_label", "OPERATIONS", "register_operation",
            "build_operation"]

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ..errors import TanasError
+from ..core.errors import TanasError
 from .ops import NONE, OPERATIONS
 
 __all__ = ["Skeleton", "CellTopology", "Cell", "Architecture", "live_edges"]

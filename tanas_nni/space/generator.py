@@ -5,7 +5,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import TanasError
+from ..core.errors import TanasError
 from .architecture import Architecture, Cell, CellTopology, Skeleton, live_edges
 from .spec import SpaceSpec
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from nni.nas.nn.pytorch import LayerChoice, ModelSpace
 
-from ..errors import TanasError
+from ..core.errors import TanasError
 from .architecture import Architecture, Cell, CellTopology, Skeleton
 from .network import Network, build_model
 from .ops import NONE, OPERATIONS, build_operation

@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..errors import TanasError
+from ..core.errors import TanasError
 
 __all__ = ["OPERATIONS", "register_operation", "build_operation", "operation_names", "NONE", "Zero",
            "FactorizedReduce", "SepConv", "DilConv", "Conv7x1x7", "ReLUConvBN"]

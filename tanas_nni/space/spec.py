@@ -9,15 +9,15 @@ The standard space is ``search_spaces/standard.yml``. A space file has three lis
       - {name: chain2_res, nodes: 3, edges: [[0, 1], [1, 2], [0, 2]]}
 
 Loading refuses a malformed file (unknown key or operation, wrong type, empty list, cyclic or disconnected cell,
-repeated entries) with a one-line :class:`~tanas_nni.errors.TanasError` naming the file and the field.
+repeated entries) with a one-line :class:`~tanas_nni.core.errors.TanasError` naming the file and the field.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import from_dict, load_yaml
-from ..errors import TanasError
+from ..core.config import from_dict, load_yaml
+from ..core.errors import TanasError
 from .architecture import Architecture, CellTopology, Skeleton
 from .ops import OPERATIONS
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from ..errors import TanasError
+from ..core.errors import TanasError
 from .architecture import Architecture, Cell, CellTopology, Skeleton, live_edges
 from .generator import CandidateGenerator
 from .ops import OPERATIONS
@@ -51,15 +51,6 @@ def closeness_weights(nearest: list[float], all_distances: list[float], tau: flo
     d = np.asarray(nearest, dtype=float)
     w = np.exp(-(d - d.min()) / (tau * sigma))
     return (w / w.sum()).tolist()
-
-
-def _entry_architecture(store, task_id: str) -> Architecture:
-    entry = store.get(task_id)
-    info = entry.architecture
-    if not info or not isinstance(info, dict) or "arch" not in info:
-        raise TanasError(f"dictionary entry {task_id}: it has no architecture; run the architecture search for the "
-                         f"dictionary first (`tanas dictionary --help`)")
-    return Architecture.from_dict(info["arch"], f"dictionary entry {task_id}: architecture")
 
 
 class TaskAwareSpace:
@@ -136,16 +127,15 @@ class TaskAwareSpace:
         return cls(spec, op_prior, skel_prior, cell_prior, neighbours=neighbours, base_architectures=archs, **kwargs)
 
     @classmethod
-    def from_distances(cls, distances: Mapping[str, float], store: Any, k: int = 3, tau: float | None = None,
-                       target: str | None = None, method: str | None = None, seed: int = 0) -> "TaskAwareSpace":
-        """The task-aware space from given distances ``{dictionary task id: d(task -> target)}``.
+    def from_distances(cls, distances: Mapping[str, float], architectures: Mapping[str, Architecture] | Callable,
+                       k: int = 3, tau: float | None = None, target: str | None = None, method: str | None = None,
+                       seed: int = 0) -> "TaskAwareSpace":
+        """The task-aware space from distances ``{task id: d(task -> target)}`` and the tasks' architectures.
 
+        ``architectures`` maps a task id to its :class:`Architecture` (a mapping, or a function called for the ``k``
+        nearest only). Ids are compared as given: pass canonical ids (:func:`tanas_nni.data.canonical_task_id`).
         ``target``, when given, is left out of the neighbours (a task is not its own neighbour).
         """
-        from ..dictionary import DictionaryStore
-
-        if isinstance(store, (str, Path)):
-            store = DictionaryStore.open(store)
         pool = {str(t): float(d) for t, d in distances.items() if t != target}
         for t, d in pool.items():
             if not math.isfinite(d):
@@ -157,24 +147,12 @@ class TaskAwareSpace:
                              f"{' besides the target' if target in distances else ''}); use k <= {len(pool)}")
         nearest = sorted(pool.items(), key=lambda kv: (kv[1], kv[0]))[:k]
         weights = closeness_weights([d for _, d in nearest], list(pool.values()), tau)
-        archs = [_entry_architecture(store, t) for t, _ in nearest]
+        lookup = architectures if callable(architectures) else architectures.__getitem__
+        archs = [lookup(t) for t, _ in nearest]
         neighbours = [(t, d, w) for (t, d), w in zip(nearest, weights)]
         return cls.from_architectures(archs, weights, neighbours, spec_name=f"task-aware:{target or '?'}",
                                       kind="task-aware", target=target, method=method,
                                       tau=DEFAULT_TAU if tau is None else tau, seed=seed)
-
-    @classmethod
-    def from_dictionary(cls, target: str, store: Any, method: str = "fisher", k: int = 3, tau: float | None = None,
-                        data_dir: str | Path | None = None, seed: int = 0, **distance_options) -> "TaskAwareSpace":
-        """The task-aware space for ``target``: distances from every dictionary task with ``tanas_nni.distance``."""
-        from ..dictionary import DictionaryStore
-        from .distances import distances_to_target
-
-        if isinstance(store, (str, Path)):
-            store = DictionaryStore.open(store)
-        distances = distances_to_target(target, store, method=method, data_dir=data_dir, seed=seed,
-                                        **distance_options)
-        return cls.from_distances(distances, store, k=k, tau=tau, target=target, method=method, seed=seed)
 
     # -------------------------------------------------------------------------------------------------------------
     def candidates_with_origin(self, n: int, seed: int = 0,

@@ -1,4 +1,12 @@
-"""Stage 5: search strategies. :class:`FUSE` is an NNI one-shot strategy over whole candidate networks."""
-from .fuse import FUSE, FuseLightningModule, FuseMixedLayer, TensorBatches, fuse_evaluator, pool_size
+"""Stage 5: search strategies over the spaces of :mod:`tanas_nni.space`.
 
-__all__ = ["FUSE", "FuseLightningModule", "FuseMixedLayer", "TensorBatches", "fuse_evaluator", "pool_size"]
+:class:`FUSE` is an NNI one-shot strategy over whole candidate networks (registered as ``fuse``); :class:`TaskAware`
+puts a task-aware space in front of any NNI strategy. Strategies are looked up by name through :mod:`.registry`.
+"""
+from .fuse import FUSE, FuseConfig, FuseLightningModule, FuseMixedLayer, TensorBatches, fuse_evaluator, pool_size
+from .registry import STRATEGIES, get_strategy, register_strategy, strategy_names
+from .task_aware import TaskAware, task_num_classes
+
+__all__ = ["FUSE", "FuseConfig", "FuseLightningModule", "FuseMixedLayer", "TensorBatches", "fuse_evaluator",
+           "pool_size", "STRATEGIES", "get_strategy", "register_strategy", "strategy_names", "TaskAware",
+           "task_num_classes"]

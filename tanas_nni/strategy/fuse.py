@@ -23,9 +23,11 @@ The test split never reaches FUSE: it sees the evaluator's train and validation 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -41,15 +43,58 @@ from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule
 from nni.nas.space import RawFormatModelSpace
 from torch import nn
 
-from ..config import check_range
-from ..errors import TanasError
+from ..core.config import check_range
+from ..core.errors import TanasError
+from ..core.progress import Event, PhaseEnd, ProgressFn, Resumed, RoundEnd, RoundStart
 from ..training import check_finite
+from .registry import register_strategy
 
-__all__ = ["FUSE", "FuseMixedLayer", "FuseLightningModule", "TensorBatches", "fuse_evaluator", "pool_size"]
+__all__ = ["FUSE", "FuseConfig", "FuseMixedLayer", "FuseLightningModule", "TensorBatches", "fuse_evaluator", "pool_size"]
 
 _logger = logging.getLogger(__name__)
 
 WEIGHTS, ALPHA = "weights", "alpha"
+
+
+@dataclass
+class FuseConfig:
+    """FUSE's budget and learning rates, as a config section (``fuse:``); :meth:`FUSE.from_config` builds the strategy.
+
+    Defaults: 4 candidates per round, 3 rounds (10 candidates in all), 2 cycles of (1 weight epoch, 5 α epochs) per
+    round, weights AdamW lr 3e-3 (weight decay 5e-4), α Adam lr 0.05, every round's candidates re-initialised.
+    """
+
+    candidates_per_round: int = 4
+    rounds: int = 3
+    cycles: int = 2
+    weight_epochs: int = 1
+    alpha_epochs: int = 5
+    weight_lr: float = 3e-3
+    weight_decay: float = 5e-4
+    alpha_lr: float = 0.05
+    batch_size: int = 128
+    reset_weights: bool = True
+
+    def __post_init__(self):
+        check_range("candidates_per_round", self.candidates_per_round, 2)
+        check_range("rounds", self.rounds, 1)
+        check_range("cycles", self.cycles, 1)
+        check_range("weight_epochs", self.weight_epochs, 1)
+        check_range("alpha_epochs", self.alpha_epochs, 1)
+        check_range("weight_lr", self.weight_lr, 0, lo_open=True)
+        check_range("weight_decay", self.weight_decay, 0)
+        check_range("alpha_lr", self.alpha_lr, 0, lo_open=True)
+        check_range("batch_size", self.batch_size, 1)
+
+    def pool(self) -> int:
+        """How many candidates the rounds consume."""
+        return pool_size(self.candidates_per_round, self.rounds)
+
+    def weight_epochs_total(self) -> int:
+        return self.rounds * self.cycles * self.weight_epochs
+
+    def epochs_total(self) -> int:
+        return self.rounds * self.cycles * (self.weight_epochs + self.alpha_epochs)
 
 
 def pool_size(candidates_per_round: int, rounds: int) -> int:
@@ -338,7 +383,7 @@ class FuseLightningModule(BaseOneShotLightningModule):
                 for p in layer.candidate_parameters(c):
                     weight_opt.state.pop(p, None)
         self.fuse_state["rounds"].append({"round": round_index, "members": [layer.names[c] for c in members]})
-        s._notify("round_start", {"round": round_index, "candidates": [layer.names[c] for c in members]})
+        s._notify(RoundStart("search", round=round_index, candidates=tuple(layer.names[c] for c in members)))
 
     def _end_round(self, round_index: int) -> None:
         layer = self.mixed_layer()
@@ -349,8 +394,8 @@ class FuseLightningModule(BaseOneShotLightningModule):
         info = self.fuse_state["rounds"][-1]
         info["probs"] = {str(layer.names[i]): float(probs[i]) for i in members}
         info["winner"] = layer.names[winner]
-        self.strategy._notify("round_end", {"round": round_index, "winner": layer.names[winner],
-                                            "probs": info["probs"]})
+        self.strategy._notify(RoundEnd("search", round=round_index, winner=str(layer.names[winner]),
+                                       probabilities=dict(info["probs"])))
 
     # --- Lightning hooks --------------------------------------------------------------------------------------------
     def on_train_epoch_start(self):
@@ -414,7 +459,9 @@ class FuseLightningModule(BaseOneShotLightningModule):
         self.fuse_state["trajectory"].append(row)
         self.log_dict({f"alpha/{name}": float(probs[i]) for i in layer.active_indices()
                        for name in [layer.names[i]]})
-        self.strategy._notify("phase_end", dict(row))
+        self.strategy._notify(PhaseEnd("search", epoch=epoch + 1, round=ph["round"], cycle=ph["cycle"],
+                                       phase=ph["phase"],
+                                       probabilities={str(name): float(probs[i]) for i, name in enumerate(layer.names)}))
         if ph["last_epoch_of_round"]:
             self._end_round(ph["round"])
         self.strategy._write_trajectory(self.fuse_state["trajectory"], layer.names)
@@ -449,6 +496,7 @@ class FuseLightningModule(BaseOneShotLightningModule):
         return super().export()
 
 
+@register_strategy("fuse")
 class FUSE(OneShotStrategy):
     """FUSE: fusion of whole candidate networks, an NNI one-shot strategy.
 
@@ -484,8 +532,8 @@ class FUSE(OneShotStrategy):
         Where Lightning writes ``last.ckpt`` after every epoch and FUSE writes ``trajectory.csv``; when it already holds a
         ``last.ckpt`` the search resumes from it (default None: no checkpoints).
     on_progress
-        ``on_progress(event, info)`` with event ``round_start``, ``phase_end`` or ``round_end`` (progress lines, NNI
-        intermediate results).
+        Called with :mod:`tanas_nni.core.progress` events (``RoundStart``, ``PhaseEnd``, ``RoundEnd``, ``Resumed``):
+        progress lines, NNI intermediate results.
     task_name
         Named in NaN/inf errors.
     """
@@ -493,7 +541,7 @@ class FUSE(OneShotStrategy):
     def __init__(self, *, candidates_per_round: int = 4, rounds: int = 3, cycles: int = 2, weight_epochs: int = 1,
                  alpha_epochs: int = 5, alpha_lr: float = 0.05, reset_weights: bool = True, seed: int = 0,
                  checkpoint_dir: str | os.PathLike | None = None,
-                 on_progress: Callable[[str, dict], None] | None = None, task_name: str = "?",
+                 on_progress: ProgressFn | None = None, task_name: str = "?",
                  mutation_hooks: list[MutationHook] | None = None, **kwargs: Any):
         super().__init__(mutation_hooks=mutation_hooks, **kwargs)
         check_range("fuse.candidates_per_round", candidates_per_round, 2)
@@ -517,6 +565,13 @@ class FUSE(OneShotStrategy):
         self._alpha: nn.Parameter | None = None
         self._label: str | None = None
         self._trainer = None
+
+    @classmethod
+    def from_config(cls, cfg: FuseConfig, **kwargs: Any) -> "FUSE":
+        """FUSE with ``cfg``'s schedule (its weight learning rate and batch size belong to :func:`fuse_evaluator`)."""
+        return cls(candidates_per_round=cfg.candidates_per_round, rounds=cfg.rounds, cycles=cfg.cycles,
+                   weight_epochs=cfg.weight_epochs, alpha_epochs=cfg.alpha_epochs, alpha_lr=cfg.alpha_lr,
+                   reset_weights=cfg.reset_weights, **kwargs)
 
     def extra_repr(self) -> str:
         return (f"candidates_per_round={self.candidates_per_round}, rounds={self.rounds}, cycles={self.cycles}, "
@@ -593,7 +648,7 @@ class FUSE(OneShotStrategy):
             if last.is_file() and mutated.fit_kwargs.get("ckpt_path") is None:
                 _logger.info("FUSE: resuming from %s", last)
                 mutated.fit_kwargs["ckpt_path"] = str(last)
-                self._notify("resume", {"checkpoint": str(last)})
+                self._notify(Resumed("search", checkpoint=str(last)))
         return mutated
 
     # --- state ------------------------------------------------------------------------------------------------------
@@ -633,6 +688,16 @@ class FUSE(OneShotStrategy):
                              "winner": str(info["winner"]) == key})
         return rows
 
+    def incumbent(self) -> tuple[int, nn.Module]:
+        """The winner so far (what :meth:`export` names): its index in the whole-network choice and its network, with
+        the weights the search gave it."""
+        layer = self.oneshot_module.mixed_layer()  # type: ignore[attr-defined]
+        index = self.oneshot_module.fuse_state["incumbent"]  # type: ignore[attr-defined]
+        if index is None:
+            raise TanasError("FUSE: no round has finished yet, so there is no incumbent")
+        name = layer.names[index]
+        return _as_choice(name), layer[name]
+
     def alpha_trajectory(self) -> list[dict]:
         return list(self.oneshot_module.fuse_state["trajectory"])  # type: ignore[attr-defined]
 
@@ -645,9 +710,9 @@ class FUSE(OneShotStrategy):
             yield self.model_space.freeze({self._label: row["choice"]})
 
     # --- outputs ----------------------------------------------------------------------------------------------------
-    def _notify(self, event: str, info: dict) -> None:
+    def _notify(self, event: Event) -> None:
         if self.on_progress is not None:
-            self.on_progress(event, info)
+            self.on_progress(dataclasses.replace(event, task=self.task_name) if event.task is None else event)
 
     def _write_trajectory(self, rows: list[dict], names: list) -> None:
         if self.checkpoint_dir is None:

@@ -4,8 +4,9 @@ Design. NNI offers no pre-processing hook for the space: strategy middlewares in
 has by then already turned the space into a supernet or started sampling it), and ``LayerChoice`` candidates cannot be
 deleted. So the narrowing cannot be applied to a space the user built; instead :class:`TaskAware` *builds* the space:
 
-1. At construction it runs the preprocessor (:meth:`TaskAwareSpace.from_dictionary`, or ``from_distances`` when
-   ``distances`` are given) and makes the NNI model space from constructor arguments — a :class:`WholeNetworkSpace` over
+1. It takes the task-aware space the preprocessor built (:func:`tanas_nni.pipeline.task_aware_space` from a dictionary,
+   or :meth:`TaskAwareSpace.from_distances` from given distances and architectures) and makes the NNI model space from
+   constructor arguments — a :class:`WholeNetworkSpace` over
    the first ``candidates`` task-aware candidates for strategies that search whole networks (FUSE), or a
    :class:`CellSpace` with the space's operations on its most probable skeleton and cell topology for NNI's cell-based
    strategies (DARTS, RandomOneShot, Random, ...). It is exposed as :attr:`TaskAware.space`.
@@ -15,7 +16,8 @@ deleted. So the narrowing cannot be applied to a space the user built; instead :
 
 So it is used the NNI way::
 
-    ta = TaskAware(DARTS(), "quickdraw:cat-vs-rest", store, method="fisher", k=3)
+    space = task_aware_space("quickdraw:cat-vs-rest", store, method="fisher", k=3)   # tanas_nni.pipeline
+    ta = TaskAware(DARTS(), space)
     exp = NasExperiment(ta.space, evaluator, ta, NasExperimentConfig("sequential", "raw"))
     exp.run()
     best = ta.architecture(exp.export_top_models(formatter="instance")[0])
@@ -24,15 +26,15 @@ Because the model space is built from plain-data constructor arguments, NNI can 
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
 from nni.nas.strategy import Strategy
 
-from ..errors import TanasError
-from .architecture import Architecture
-from .nni_spaces import CellSpace, WholeNetworkSpace, architecture_from_sample, cell_space, whole_network_space
-from .task_aware import TaskAwareSpace
+from ..core.errors import TanasError
+from ..data.tasks import STATIC_CLASSES, TaskSpec
+from ..space import (Architecture, CellSpace, TaskAwareSpace, WholeNetworkSpace, architecture_from_sample, cell_space,
+                     whole_network_space)
+from .fuse import FUSE
 
 __all__ = ["TaskAware", "task_num_classes"]
 
@@ -41,8 +43,6 @@ DEFAULT_CANDIDATES = 16
 
 def task_num_classes(task_id: str) -> int:
     """Number of classes of a task from its id alone (one-vs-rest: 2, a subset: its size, ``all``: fixed datasets)."""
-    from ..data.tasks import STATIC_CLASSES, TaskSpec
-
     spec = TaskSpec.parse(task_id)
     if spec.kind == "one-vs-rest":
         return 2
@@ -54,28 +54,20 @@ def task_num_classes(task_id: str) -> int:
 
 
 def _searches_whole_networks(strategy: Strategy) -> bool:
-    try:
-        from ..strategy import FUSE
-    except ImportError:  # the FUSE stage is not installed: every strategy is cell-based
-        return False
     return isinstance(strategy, FUSE)
 
 
 class TaskAware(Strategy):
-    """Wrap ``strategy`` so that it searches the task-aware space of ``target``.
+    """Wrap ``strategy`` so that it searches ``task_space``, the task-aware space of its target.
 
     Parameters
     ----------
     strategy
         Any NNI strategy (FUSE, ``nni.nas.strategy.DARTS``, ``Random``, ``RandomOneShot``, ...), not yet initialised.
-    target
-        The target task id.
-    store
-        The dictionary (a :class:`~tanas_nni.dictionary.DictionaryStore` or its path).
-    method, k, tau, data_dir, seed
-        Passed to :meth:`TaskAwareSpace.from_dictionary`.
-    distances
-        Precomputed ``{task_id: distance}``; skips the distance computation (then ``method`` is only recorded).
+    task_space
+        A :class:`~tanas_nni.space.TaskAwareSpace` (its ``target`` names the task).
+    seed
+        Seeds the draw of the whole-network candidates.
     num_classes, input_shape
         Of the target; ``num_classes`` is read from the task id when left out.
     space_kind
@@ -85,24 +77,23 @@ class TaskAware(Strategy):
         How many task-aware candidates the whole-network space holds (default 16).
     """
 
-    def __init__(self, strategy: Strategy, target: str, store: Any, method: str = "fisher", k: int = 3,
-                 tau: float | None = None, data_dir: str | Path | None = None, seed: int = 0,
-                 distances: Mapping[str, float] | None = None, num_classes: int | None = None,
+    def __init__(self, strategy: Strategy, task_space: TaskAwareSpace, seed: int = 0, num_classes: int | None = None,
                  input_shape: Sequence[int] = (1, 28, 28), space_kind: Literal["auto", "whole", "cell"] = "auto",
                  candidates: int = DEFAULT_CANDIDATES):
         if not isinstance(strategy, Strategy):
             raise TanasError(f"strategy: expected an NNI strategy, got {type(strategy).__name__}")
         if space_kind not in ("auto", "whole", "cell"):
             raise TanasError(f"space_kind: must be one of auto, whole, cell, got {space_kind!r}")
+        if not isinstance(task_space, TaskAwareSpace):
+            raise TanasError(f"task_space: expected a TaskAwareSpace, got {type(task_space).__name__}")
         self.strategy = strategy
-        self.target = target
-        if distances is not None:
-            self.task_space = TaskAwareSpace.from_distances(distances, store, k=k, tau=tau, target=target,
-                                                            method=method, seed=seed)
-        else:
-            self.task_space = TaskAwareSpace.from_dictionary(target, store, method=method, k=k, tau=tau,
-                                                             data_dir=data_dir, seed=seed)
-        self.num_classes = num_classes if num_classes is not None else task_num_classes(target)
+        self.task_space = task_space
+        self.target = task_space.target
+        if num_classes is None:
+            if not self.target:
+                raise TanasError("num_classes: the space names no target task; pass num_classes")
+            num_classes = task_num_classes(self.target)
+        self.num_classes = num_classes
         if space_kind == "auto":
             space_kind = "whole" if _searches_whole_networks(strategy) else "cell"
         self.space_kind = space_kind

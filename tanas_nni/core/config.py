@@ -20,7 +20,7 @@ from .errors import TanasError
 
 T = TypeVar("T")
 
-__all__ = ["from_dict", "to_dict", "load_yaml", "check_range", "config_hash"]
+__all__ = ["from_dict", "to_dict", "load_yaml", "load_config", "PATH", "check_range", "config_hash"]
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -132,7 +132,7 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
         obj = cls(**kwargs)
     except TanasError as e:
         msg = str(e)
-        raise TanasError(msg if msg.startswith(where) else f"{where}.{msg}") from None
+        raise TanasError(msg if not where or msg.startswith(where) else f"{where}.{msg}") from None
     return obj
 
 
@@ -166,3 +166,49 @@ def config_hash(obj: Any, length: int = 12) -> str:
 
     text = json.dumps(to_dict(obj), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+PATH = {"path": True}
+"""Field metadata of a path-valued config field: ``field(default=None, metadata=PATH)``. :func:`load_config` resolves
+such fields relative to the config file they were written in."""
+
+
+def _resolve_paths(obj: Any, base: Path, skip: set[str], prefix: str = "") -> None:
+    if not dataclasses.is_dataclass(obj):
+        return
+    for f in dataclasses.fields(obj):
+        name = f"{prefix}{f.name}"
+        value = getattr(obj, f.name)
+        if f.metadata.get("path"):
+            if isinstance(value, str) and value and name not in skip and not Path(value).expanduser().is_absolute():
+                object.__setattr__(obj, f.name, str((base / value).resolve()))
+        elif dataclasses.is_dataclass(value):
+            _resolve_paths(value, base, skip, f"{name}.")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                _resolve_paths(v, base, skip, f"{name}.{k}.")
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: dict | None = None,
+                where: str | None = None) -> T:
+    """The one way a config file becomes a dataclass: YAML (optional), then ``overrides``, validated once.
+
+    ``overrides`` maps field paths (``"fuse.rounds"``) to values; None values are ignored (a flag not given). Fields
+    marked with :data:`PATH` that the file sets are taken relative to the file, as NNI does with its YAML; paths given as
+    overrides are taken as they are (relative to the working directory).
+    """
+    data: dict = load_yaml(path) if path else {}
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for key, value in given.items():
+        node = data
+        *heads, last = key.split(".")
+        for i, head in enumerate(heads):
+            sub = node.setdefault(head, {})
+            if not isinstance(sub, dict):
+                raise TanasError(f"{path or where}: {'.'.join(heads[:i + 1])}: must be a mapping")
+            node = sub
+        node[last] = value
+    cfg = from_dict(cls, data, where=where or (str(path) if path else ""))
+    if path:
+        _resolve_paths(cfg, Path(path).parent, set(given))
+    return cfg

@@ -55,6 +55,6 @@ def library_versions() -> dict[str, str]:
     import numpy
     import torchvision
 
-    from . import __version__
+    from .. import __version__
     return {"python": sys.version.split()[0], "torch": torch.__version__, "torchvision": torchvision.__version__,
             "nni": nni.__version__, "numpy": numpy.__version__, "tanas_nni": __version__}

@@ -1,0 +1,202 @@
+"""The search pipeline: space → strategy (FUSE) → retrain → export.
+
+:func:`search` finds an architecture for a target task (a registered whole-network strategy over the task-aware or the
+standard space, on the train and validation splits only); :func:`retrain` trains it from scratch with the shared recipe
+:func:`tanas_nni.training.fit` and evaluates it once on the test split; :func:`run_pipeline` does both and writes the
+export folder (:mod:`.export`) that :func:`~tanas_nni.pipeline.load_exported` turns back into the trained network.
+``tanas search`` and the nnictl trials call these functions; ``progress`` receives :mod:`tanas_nni.core.progress`
+events.
+"""
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nni.nas.strategy  # noqa: F401  (before anything of nni.nas.oneshot: docs/nni.md, "import order")
+import torch
+from nni.nas.experiment import NasExperiment, NasExperimentConfig
+from pytorch_lightning.loggers import CSVLogger
+
+from ..core.config import config_hash, to_dict
+from ..core.errors import TanasError
+from ..core.progress import Epoch, Finished, Message, ProgressFn, SearchDone, tagged
+from ..core.records import library_versions
+from ..data import TaskData, canonical_task_id, load_task, task_folder
+from ..dictionary import DictionaryStore
+from ..space import Architecture, build_model, whole_network_space
+from ..strategy import FuseConfig, fuse_evaluator, get_strategy
+from ..training import TrainConfig, count_parameters, evaluate, fit, recalibrate_bn
+from .config import SearchConfig
+from .export import PipelineResult, write_export
+from .space import build_space
+
+__all__ = ["SearchResult", "search", "retrain", "run_pipeline", "device_description", "default_out"]
+
+
+@dataclass
+class SearchResult:
+    """What the search decided (before retraining). ``winner_val_acc``: the winner's validation accuracy with the
+    weights it got during the search (a cheap score, no retraining)."""
+
+    winner: Architecture
+    ranking: list[dict]  # {"rank", "choice", "architecture", "key", "probability", "round", "winner"}
+    trajectory: list[dict]
+    candidates: list  # the pool, in the order FUSE met them
+    space: dict  # describe() of the space
+    seconds: float
+    rounds_run: int
+    winner_probability: float = float("nan")
+    winner_val_acc: float = float("nan")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_description() -> str:
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {_cpu_name()}, {torch.get_num_threads()} threads"
+
+
+def search(data: TaskData, space, fuse: FuseConfig | None = None, n_candidates: int | None = None, seed: int = 0,
+           workdir: str | Path | None = None, progress: ProgressFn | None = None, logger: Any = False,
+           candidates: list | None = None, strategy: str = "fuse") -> SearchResult:
+    """Run ``strategy`` (FUSE) on ``data`` (train and validation splits only) over candidates drawn from ``space``.
+
+    Parameters
+    ----------
+    data
+        A :class:`~tanas_nni.data.TaskData`; its test split is not read.
+    space
+        A :class:`~tanas_nni.space.TaskAwareSpace`; ``space.candidates(n, seed)`` gives the pool (nearest tasks' own
+        architectures first). Ignored when ``candidates`` is given.
+    workdir
+        The strategy's checkpoint directory; a rerun with the same directory resumes.
+    """
+    fuse = fuse or FuseConfig()
+    n = n_candidates or fuse.pool()
+    if candidates is None:
+        candidates = list(space.candidates(n, seed=seed))
+    if not candidates:
+        raise TanasError("candidates: the space produced no candidate architectures")
+    if len(candidates) < 2:
+        raise TanasError(f"candidates: the space produced {len(candidates)} candidate; FUSE needs at least 2")
+    if workdir is not None:
+        # Checkpoints resume only the same search: the same candidates, budget, seed and data. A search whose space
+        # changed (another dictionary, other distances) starts afresh in its own folder instead of loading a mismatch.
+        workdir = Path(workdir) / config_hash({"candidates": [a.key for a in candidates], "fuse": to_dict(fuse),
+                                               "seed": seed, "data": getattr(data, "fingerprint", None)})
+    model_space = whole_network_space(candidates, data.num_classes, data.input_shape)
+    evaluator = fuse_evaluator(data.x["train"], data.y["train"], data.x["val"], data.y["val"], data.num_classes,
+                               learning_rate=fuse.weight_lr, weight_decay=fuse.weight_decay,
+                               batch_size=fuse.batch_size, seed=seed, logger=logger)
+    strat = get_strategy(strategy).from_config(fuse, seed=seed, checkpoint_dir=workdir, on_progress=progress,
+                                               task_name=str(getattr(data, "spec", "?")))
+    start = time.perf_counter()
+    config = NasExperimentConfig("sequential", "raw")
+    if workdir is not None:  # NNI's own experiment records go next to the search, not to ~/nni-experiments
+        config.experiment_working_directory = str(Path(workdir) / "nni")
+    exp = NasExperiment(model_space, evaluator, strat, config)
+    exp.run()
+    seconds = time.perf_counter() - start
+    ranking = []
+    for rank, row in enumerate(strat.ranking(), 1):
+        arch = candidates[int(row["choice"])]
+        ranking.append({"rank": rank, "choice": int(row["choice"]), "key": arch.key, "architecture": str(arch),
+                        "probability": row["probability"], "round": row["round"], "winner": row["winner"]})
+    # The winner is what the strategy exports (FUSE: the last round's argmax-α candidate), read through its incumbent
+    # because NNI's export_top_models would rebuild every candidate network just to name it.
+    choice, net = strat.incumbent()
+    winner = candidates[int(choice)]
+    # After a short search the running statistics lag the weights: score the network, not its statistics.
+    recalibrate_bn(net, data.x["train"], images=len(data.x["train"]), batch_size=fuse.batch_size)
+    val_acc = evaluate(net, data.x["val"], data.y["val"])["acc"]
+    describe = space.describe() if hasattr(space, "describe") else {}
+    return SearchResult(winner=winner, ranking=ranking, trajectory=strat.alpha_trajectory(),
+                        candidates=candidates, space=describe, seconds=seconds, rounds_run=strat.rounds_run,
+                        winner_probability=ranking[0]["probability"], winner_val_acc=val_acc)
+
+
+def retrain(arch: Architecture, data: TaskData, recipe: TrainConfig, seed: int = 0,
+            progress: ProgressFn | None = None) -> tuple[torch.nn.Module, dict]:
+    """Train ``arch`` from scratch with the shared recipe and evaluate it once on the test split."""
+    model = build_model(arch, data.num_classes, data.input_shape)
+
+    def on_epoch(epoch: int, row: dict) -> None:
+        if progress:
+            progress(Epoch("retrain", epoch=epoch, epochs=recipe.epochs, train_loss=row.get("train_loss"),
+                           val_acc=row.get("val_acc")))
+
+    result = fit(model, data, recipe, seed=seed, stage="retrain", on_epoch=on_epoch, evaluate_test=True)
+    return model, result
+
+
+def default_out(cfg: SearchConfig) -> Path:
+    """``runs/search/<target folder>-<space>-<strategy>-s<seed>``: the export folder when ``out`` is not given."""
+    return Path("runs/search") / f"{task_folder(cfg.target)}-{cfg.space}-{cfg.strategy}-s{cfg.seed}"
+
+
+def _csv_logger(out: Path) -> CSVLogger:
+    return CSVLogger(str(out), name="lightning_logs", version="search")
+
+
+def run_pipeline(cfg: SearchConfig, progress: ProgressFn | None = None, store: DictionaryStore | None = None,
+                 data: TaskData | None = None) -> PipelineResult:
+    """Space → search → retrain → test once → export folder (``cfg.out``, else :func:`default_out`).
+
+    ``store`` and ``data`` (the target's splits) are loaded from ``cfg`` unless given; given data must be
+    ``cfg.target``'s. The metrics are also written to ``metrics.json``.
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    progress = tagged(progress or (lambda event: None), task=cfg.target)
+    if cfg.space == "task-aware":
+        store = store or DictionaryStore.open(cfg.dictionary)
+    if data is None:
+        data = load_task(cfg.target, cfg.data_dir, seed=cfg.seed, sizes=cfg.samples)
+    elif canonical_task_id(cfg.target) != str(data.spec):
+        raise TanasError(f"target: the data given are {data.spec}'s, not {cfg.target}'s")
+    # From here on the target is named as its data name it (a class given by index becomes its name).
+    cfg = dataclasses.replace(cfg, target=str(data.spec))
+    t0 = time.perf_counter()
+    space = build_space(cfg, store, progress)
+    space_seconds = time.perf_counter() - t0
+    progress(Message("space", text=f"space ready ({space_seconds:.1f} s)"))
+    out = Path(cfg.out) if cfg.out else default_out(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    result = search(data, space, cfg.fuse, cfg.pool(), cfg.seed, workdir=out / "search", progress=progress,
+                    logger=_csv_logger(out), strategy=cfg.strategy)
+    search_seconds = space_seconds + result.seconds
+    progress(SearchDone("search", winner=str(result.winner), seconds=search_seconds))
+
+    model, fit_result = retrain(result.winner, data, cfg.retrain, seed=cfg.seed, progress=progress)
+    arch: Architecture = result.winner
+    params = count_parameters(model)
+    metrics = {
+        "target": str(data.spec), "space": cfg.space, "strategy": cfg.strategy, "seed": cfg.seed,
+        "test_error": 1.0 - fit_result["test_acc"], "test_acc": fit_result["test_acc"],
+        "val_acc": fit_result["val_acc"], "train_acc": fit_result["train_acc"], "best_epoch": fit_result["best_epoch"],
+        "parameters": params, "parameters_m": params / 1e6,
+        "search_seconds": search_seconds, "space_seconds": space_seconds, "fuse_seconds": result.seconds,
+        "retrain_seconds": fit_result["seconds"], "device": device_description(),
+        "data_fingerprint": data.fingerprint, "split_sizes": data.sizes(), "rounds_run": result.rounds_run,
+        "candidates": len(result.candidates), "winner_key": arch.key, "architecture": str(arch),
+        "versions": library_versions(),
+    }
+    exported = PipelineResult(metrics=metrics, architecture=arch, out=out, history=fit_result["history"],
+                              ranking=result.ranking, model=model)
+    write_export(out, exported, cfg, result, data)
+    progress(Finished("done", test_error=metrics["test_error"], parameters=params, search_seconds=search_seconds,
+                      retrain_seconds=fit_result["seconds"], out=str(out)))
+    return exported
