@@ -1,11 +1,11 @@
-"""The side-by-side comparison at the real budget, with the DESIGN targets checked.
+"""The side-by-side comparison at the real budget, with the targets of docs/targets.md checked.
 
     python benchmarks/compare.py [--config configs/compare.yml] [--budget benchmark] [--target quickdraw:cat-vs-rest]
                                  [--methods a,b,...] [--results runs/compare-benchmark] [--out benchmarks/results]
 
 Runs every method in this process, one after another (so their wall-clock costs are measured on the same, otherwise idle
 machine), then writes ``<out>/compare-<date>-<machine>-<budget>.md`` (+ ``.csv``, ``.png``): the machine, the command, every
-method's budget, the paper-style table, and each target of DESIGN.md "Targets the benchmark is judged by" (and issue 5's
+method's budget, the paper-style table, and each target of docs/targets.md (and issue 5's
 "Done when") as met or missed by how much. Records are kept in ``--results`` (a rerun resumes; ``--force`` redoes).
 
 The task-aware space's distances are cached in the dictionary: FUSE's ``space_seconds`` is the true distance cost only
@@ -37,7 +37,7 @@ def _check(name: str, value: float | None, limit: float | None, unit: str = "", 
 
 
 def targets(records: list[dict]) -> list[str]:
-    """DESIGN.md's targets, checked on the records of one run."""
+    """The targets of docs/targets.md, checked on the records of one run."""
     by = {r["method"]: r for r in records if "test_error" in r}
     ta = by.get("fuse-task-aware")
 
@@ -126,7 +126,7 @@ def main() -> int:
         f"Wall clock of this run: {wall:.0f} s (reused records: methods that had finished before cost nothing here)",
         "", "## Results", "", markdown_table(records), "",
         f"Plot: `{stem.with_suffix('.png').name}`; every field: `{stem.with_suffix('.csv').name}`.", "",
-        "## Targets (DESIGN.md, issue 5)", "", *targets(records), "",
+        "## Targets (docs/targets.md)", "", *targets(records), "",
         "## Budgets", "",
         "Search cost is wall-clock seconds of the search phase only (FUSE: distances + task-aware space + FUSE; "
         "NNI strategies: their search on the given space). Every searched winner is retrained from scratch with the "

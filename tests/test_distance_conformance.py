@@ -1,18 +1,17 @@
-"""Conformance suite: every registered task distance must pass these (parametrised over the registry).
+"""Every registered task distance passes the conformance suite of :mod:`tanas_nni.testing.distance`.
 
-A new distance gets small settings in ``SMALL`` so that each test takes seconds on the tiny dictionary.
+A new distance gets small settings in ``SMALL`` so that each check takes seconds on the tiny dictionary.
 """
 from __future__ import annotations
 
-import math
 import shutil
 
 import pytest
-import torch
 
-import tanas_nni.distance.api as api
 from tanas_nni.dictionary import DictionaryStore
-from tanas_nni.distance import DISTANCES, distance_names, get_distance, prepare_target
+from tanas_nni.distance import distance_names, get_distance
+from tanas_nni.distance.fisher import FisherDistance
+from tanas_nni.testing import distance as suite
 
 SMALL = {
     "fisher": {"samples": 64},
@@ -32,60 +31,53 @@ def method(request):
     return get_distance(request.param, **SMALL.get(request.param, {}))
 
 
-def _target(store, data_dir, task, seed=0):
-    return prepare_target(task, store, data_dir, seed, log=lambda m: None)
-
-
 def test_zero_for_itself(method, store, data_dir):
-    for e in store.entries():
-        assert method.distance(e, _target(store, data_dir, e.task)) == 0.0
+    suite.check_zero_for_itself(method, store, data_dir)
 
 
 def test_non_negative_and_finite(method, store, data_dir):
-    target = _target(store, data_dir, "mnist:1-vs-rest")
-    for e in store.entries():
-        d = method.distance(e, target)
-        assert d >= 0 and math.isfinite(d), (e.task, d)
+    suite.check_non_negative(method, store, data_dir, target="mnist:1-vs-rest")
 
 
 def test_deterministic_under_a_seed(method, store, data_dir):
-    src = store.get("fashion-mnist:coat-vs-rest")
-    a = method.distance(src, _target(store, data_dir, "mnist:0-vs-rest", seed=3))
-    b = method.distance(src, _target(store, data_dir, "mnist:0-vs-rest", seed=3))
-    assert a == b
+    suite.check_deterministic(method, store, data_dir)
 
 
-def test_uses_only_train_and_val_of_the_target(method, store, data_dir, monkeypatch):
-    src = store.get("mnist:1-vs-rest")
-    clean = method.distance(src, _target(store, data_dir, "fashion-mnist:trouser-vs-rest"))
-    real = api.load_task
-
-    def poisoned(*args, **kwargs):
-        data = real(*args, **kwargs)
-        data.x["test"] = torch.full_like(data.x["test"], float("nan"))
-        data.y["test"] = 1 - data.y["test"]
-        return data
-    monkeypatch.setattr(api, "load_task", poisoned)
-    api._load_train_val_cached.cache_clear()  # make the next target read its data through the poisoned loader
-    target = _target(store, data_dir, "fashion-mnist:trouser-vs-rest")
-    assert "test" not in target.data.x and "test" not in target.data.y
-    assert method.distance(src, target) == clean
-    api._load_train_val_cached.cache_clear()
+def test_uses_only_train_and_val_of_the_target(method, store, data_dir):
+    suite.check_train_and_val_only(method, store, data_dir)
 
 
 def test_declared_symmetry_holds(method, store, data_dir):
-    pairs = [("mnist:0-vs-rest", "fashion-mnist:coat-vs-rest"), ("mnist:1-vs-rest", "fashion-mnist:trouser-vs-rest")]
-    gaps = []
-    for a, b in pairs:
-        ab = method.distance(store.get(a), _target(store, data_dir, b))
-        ba = method.distance(store.get(b), _target(store, data_dir, a))
-        gaps.append(abs(ab - ba))
-    if type(method).symmetric:
-        assert max(gaps) == pytest.approx(0.0, abs=1e-9)
-    else:  # an asymmetric distance must show it on at least one pair
-        assert max(gaps) > 0
+    suite.check_symmetry(method, store, data_dir)
 
 
 def test_registry_names_match():
-    for name, cls in DISTANCES.items():
-        assert cls.name == name and get_distance(name).name == name
+    suite.check_registry()
+
+
+def test_the_suite_catches_a_distance_that_reads_the_test_split(store, data_dir):
+    class Peeking(FisherDistance):
+        """The Fisher distance plus the mean of whatever test images the target holds: a leak the suite must see."""
+
+        def distance(self, source, target):
+            d = super().distance(source, target)
+            if source.task == target.task:
+                return d
+            test = self._test_images(target)
+            return d + (float(test.mean()) if test is not None else 0.0)
+
+        def _test_images(self, target):
+            from tanas_nni.distance import api
+            data = api.load_task(target.task, data_dir, seed=0)  # reads the test split behind the API's back
+            return data.x["test"]
+
+    with pytest.raises(AssertionError, match="test split changed the distance"):
+        suite.check_train_and_val_only(Peeking({"samples": 64}), store, data_dir)
+
+
+def test_the_suite_catches_a_false_symmetry_claim(store, data_dir):
+    class ClaimsSymmetry(FisherDistance):
+        symmetric = True
+
+    with pytest.raises(AssertionError, match="declared symmetric"):
+        suite.check_symmetry(ClaimsSymmetry({"samples": 64}), store, data_dir)

@@ -1,7 +1,8 @@
 """The ``tanas`` command.
 
 Each module in this package adds its subcommands with ``register(subparsers)``; modules are discovered, so a stage's
-commands live next to nothing but themselves. A handler returns an exit code (or None for 0). User errors
+commands live next to nothing but themselves. Handlers import the pipeline and the experiments when they run, not when
+the parser is built, so ``tanas --help`` does not pay for NNI's and Lightning's imports. A handler returns an exit code (or None for 0). User errors
 (:class:`~tanas_nni.core.errors.TanasError`) print one line and exit 2; no traceback.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import warnings
 
 from .. import __version__
 from ..core.errors import EXIT_USAGE, TanasError
+from ..core.plugins import load_plugins
 from ..core.progress import Event, format_event
 
 __all__ = ["main", "build_parser", "print_event"]
@@ -39,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    try:
+        load_plugins()  # before the parser, so that registered names are known to every subcommand
+    except TanasError as e:
+        print(f"tanas: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

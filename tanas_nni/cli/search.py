@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from ..core.logs import quiet_libraries
+from ..distance import distance_names
 from . import print_event
 
 
@@ -18,11 +19,12 @@ def register(sub) -> None:
     p.add_argument("--config", metavar="YAML", help="search config (keys of SearchConfig; flags override it)")
     p.add_argument("--target", help="target task id, e.g. quickdraw:cat-vs-rest")
     p.add_argument("--space", help="task-aware (default) or standard")
-    p.add_argument("--strategy", help="search strategy: fuse (default)")
+    p.add_argument("--strategy", help="search strategy: a name registered with tanas_nni.strategy.register_strategy "
+                                      "(default fuse)")
     p.add_argument("--dictionary", "-d", metavar="DIR", help="dictionary directory (default runs/dictionary)")
     p.add_argument("--data-dir", metavar="DIR", help="data root (default: $TANAS_DATA_DIR, else the cache)")
     p.add_argument("--k", type=int, help="nearest base tasks that shape the task-aware space (default 3)")
-    p.add_argument("--method", help="task distance: fisher (default) or transfer")
+    p.add_argument("--method", help=f"task distance: {', '.join(distance_names())} (default fisher)")
     p.add_argument("--tau", type=float, help="closeness temperature of the neighbour weights")
     p.add_argument("--space-file", metavar="YAML", help="standard space file (default search_spaces/standard.yml)")
     p.add_argument("--candidates", type=int, help="candidate pool size (default: what the rounds consume)")

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from .. import __version__
+
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "fsync_dir", "library_versions"]
 
 
@@ -53,8 +55,6 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 def library_versions() -> dict[str, str]:
     import nni
     import numpy
-    import torchvision
-
-    from .. import __version__
+    import torchvision  # imported here: the core does not load NNI or torchvision for anything else
     return {"python": sys.version.split()[0], "torch": torch.__version__, "torchvision": torchvision.__version__,
             "nni": nni.__version__, "numpy": numpy.__version__, "tanas_nni": __version__}

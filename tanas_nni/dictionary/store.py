@@ -32,6 +32,7 @@ import torch
 
 from ..core.errors import TanasError
 from ..data.tasks import task_folder
+from ..models import build_network
 from ..core.records import atomic_write_text, fsync_dir
 
 __all__ = ["DictionaryStore", "Entry", "CorruptEntryError", "sha256_file"]
@@ -86,8 +87,6 @@ class Entry:
 
     def load_network(self, map_location: str | torch.device = "cpu") -> torch.nn.Module:
         """The trained representative network, in eval mode."""
-        from ..models import build_network
-
         net = self.meta["network"]
         model = build_network(net["name"], num_classes=self.meta["num_classes"], input_shape=self.meta["input_shape"],
                               **net.get("kwargs", {}))

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .api import distance_matrix
+from .base import get_distance
+
 __all__ = ["matrix_summary", "write_matrix_report", "spearman_offdiag", "summary_markdown"]
 
 
@@ -130,9 +133,6 @@ def matrices_report(store, methods: list[str], settings: dict[str, dict], out_di
     Returns ``(matrices, summaries, markdown)``: ``{method: (tasks, matrix)}``, ``{method: summary}`` and the Markdown
     lines of every summary followed by the pairwise Spearman correlations. ``echo`` gets a one-line result per method.
     """
-    from .api import distance_matrix
-    from .base import get_distance
-
     matrices, summaries, lines = {}, {}, []
     for name in methods:
         tasks, matrix, seconds = distance_matrix(store, name, data_dir, seed, **settings.get(name, {}))

@@ -3,7 +3,7 @@ and a small 5-conv CNN.
 
 Adaptation (the usual one for 28×28 / 32×32 inputs): the first convolution takes 1 channel and is 3×3 with stride
 ``stem_stride`` (1 by default, as for CIFAR), the stem's max-pool is removed, and the classifier has ``num_classes``
-outputs. On 2 CPU cores a stride-1 ResNet-18 takes about 100 s per epoch on 4,200 images (DESIGN.md); ``stem_stride=2``
+outputs. On 2 CPU cores a stride-1 ResNet-18 takes about 100 s per epoch on 4,200 images (docs/targets.md); ``stem_stride=2``
 quarters that, at some cost in accuracy. Which stem a comparison used is recorded with its results.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The ε-representative network trained for each base task of the dictionary.
 
-It follows the reference's per-task CNN (conv32-conv64-fc128 in DESIGN.md) with batch norm. The distances read its
+It follows the reference's per-task CNN (conv32-conv64-fc128) with batch norm. The distances read its
 penultimate features (:meth:`TaskNet.features`), so its width is a parameter of the dictionary. ``network: {name:
 shallow}`` picks :class:`ShallowNet` instead, the reference code's own one-convolution network.
 """

@@ -23,7 +23,7 @@ from pytorch_lightning.loggers import CSVLogger
 
 from ..core.config import config_hash, to_dict
 from ..core.errors import TanasError
-from ..core.progress import Epoch, Finished, Message, ProgressFn, SearchDone, tagged
+from ..core.progress import Epoch, Finished, Message, ProgressFn, SearchDone
 from ..core.records import library_versions
 from ..data import TaskData, canonical_task_id, load_task, task_folder
 from ..dictionary import DictionaryStore
@@ -160,7 +160,7 @@ def run_pipeline(cfg: SearchConfig, progress: ProgressFn | None = None, store: D
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    progress = tagged(progress or (lambda event: None), task=cfg.target)
+    progress = progress or (lambda event: None)
     if cfg.space == "task-aware":
         store = store or DictionaryStore.open(cfg.dictionary)
     if data is None:

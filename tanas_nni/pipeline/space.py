@@ -65,7 +65,7 @@ def build_space(cfg: SearchConfig, store: DictionaryStore | None = None,
 
     def log(text: str) -> None:
         if progress:
-            progress(Message("space", text=text, task=cfg.target))
+            progress(Message("space", text=text))
 
     log(f"distances ({cfg.method}) from {len(others)} base tasks to {cfg.target}")
     return task_aware_space(cfg.target, store, method=cfg.method, k=cfg.k, tau=cfg.tau, data_dir=cfg.data_dir,

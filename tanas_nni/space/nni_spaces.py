@@ -28,6 +28,7 @@ from ..core.errors import TanasError
 from .architecture import Architecture, Cell, CellTopology, Skeleton
 from .network import Network, build_model
 from .ops import NONE, OPERATIONS, build_operation
+from .task_aware import TaskAwareSpace
 
 __all__ = ["WholeNetworkSpace", "CellSpace", "whole_network_space", "cell_space", "architecture_from_sample",
            "CANDIDATE_LABEL", "edge_label"]
@@ -142,8 +143,6 @@ def cell_space(space: Any, num_classes: int, input_shape: Sequence[int] = (1, 28
     include_none
         Keep ``none`` among the edge choices (off by default, see the module docstring).
     """
-    from .task_aware import TaskAwareSpace
-
     if not isinstance(space, TaskAwareSpace):
         space = TaskAwareSpace.standard(space)
     ops, probs = [], []
