@@ -43,11 +43,11 @@ from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule
 from nni.nas.space import RawFormatModelSpace
 from torch import nn
 
-from ..core.config import check_range
-from ..core.errors import TanasError
-from ..core.progress import Event, PhaseEnd, ProgressFn, Resumed, RoundEnd, RoundStart
-from ..training import check_finite
-from .registry import register_strategy
+from ...core.config import check_range
+from ...core.errors import TanasError
+from ...core.progress import Event, PhaseEnd, ProgressFn, Resumed, RoundEnd, RoundStart
+from ...training import check_finite
+from ..registry import register_strategy
 
 __all__ = ["FUSE", "FuseConfig", "FuseMixedLayer", "FuseLightningModule", "TensorBatches", "fuse_evaluator", "pool_size"]
 
