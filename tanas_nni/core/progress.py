@@ -124,8 +124,9 @@ def tagged(progress: ProgressFn | None, **tags) -> ProgressFn | None:
 
 def format_event(event: Event) -> str | None:
     """One progress line for people, or None for events not worth a line."""
-    who = " ".join(x for x in (event.method, event.task) if x)
-    head = f"[{event.stage}]" + (f" {who}:" if who else "")
+    # The method names which of several runs of one process a line belongs to; the task is in every line's context
+    # already (one target per command), so it is left to the consumers that need it (NNI trials, logs).
+    head = f"[{event.stage}]" + (f" {event.method}:" if event.method else "")
     if isinstance(event, Message):
         return f"{head} {event.text}"
     if isinstance(event, Resumed):

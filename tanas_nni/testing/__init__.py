@@ -11,5 +11,6 @@ The project's own tests run them over every registered distance and strategy and
 """
 from .distance import check_distance
 from .space import check_space
+from .strategy import StrategyConformanceError, check_strategy
 
-__all__ = ["check_distance", "check_space"]
+__all__ = ["check_distance", "check_space", "check_strategy", "StrategyConformanceError"]

@@ -1,0 +1,68 @@
+"""FUSE's configuration and schedule numbers, shared by every module of :mod:`tanas_nni.strategy.fuse`.
+
+:class:`FuseConfig` is the ``fuse:`` section of a search config; :func:`pool_size` says how many candidates a schedule
+consumes; ``WEIGHTS`` and ``ALPHA`` name the two phases; ``_mix_seed`` derives the per-epoch and per-round seeds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...core.config import check_range
+
+__all__ = ["FuseConfig", "pool_size", "WEIGHTS", "ALPHA"]
+
+WEIGHTS, ALPHA = "weights", "alpha"
+
+
+@dataclass
+class FuseConfig:
+    """FUSE's budget and learning rates, as a config section (``fuse:``); :meth:`FUSE.from_config` builds the strategy.
+
+    Defaults: 4 candidates per round, 3 rounds (10 candidates in all), 2 cycles of (1 weight epoch, 5 α epochs) per
+    round, weights AdamW lr 3e-3 (weight decay 5e-4), α Adam lr 0.05, every round's candidates re-initialised.
+    """
+
+    candidates_per_round: int = 4
+    rounds: int = 3
+    cycles: int = 2
+    weight_epochs: int = 1
+    alpha_epochs: int = 5
+    weight_lr: float = 3e-3
+    weight_decay: float = 5e-4
+    alpha_lr: float = 0.05
+    batch_size: int = 128
+    reset_weights: bool = True
+
+    def __post_init__(self):
+        check_range("candidates_per_round", self.candidates_per_round, 2)
+        check_range("rounds", self.rounds, 1)
+        check_range("cycles", self.cycles, 1)
+        check_range("weight_epochs", self.weight_epochs, 1)
+        check_range("alpha_epochs", self.alpha_epochs, 1)
+        check_range("weight_lr", self.weight_lr, 0, lo_open=True)
+        check_range("weight_decay", self.weight_decay, 0)
+        check_range("alpha_lr", self.alpha_lr, 0, lo_open=True)
+        check_range("batch_size", self.batch_size, 1)
+
+    def pool(self) -> int:
+        """How many candidates the rounds consume."""
+        return pool_size(self.candidates_per_round, self.rounds)
+
+    def weight_epochs_total(self) -> int:
+        return self.rounds * self.cycles * self.weight_epochs
+
+    def epochs_total(self) -> int:
+        return self.rounds * self.cycles * (self.weight_epochs + self.alpha_epochs)
+
+
+def pool_size(candidates_per_round: int, rounds: int) -> int:
+    """How many candidates ``rounds`` rounds of ``candidates_per_round`` consume (the incumbent is reused)."""
+    return candidates_per_round + (rounds - 1) * (candidates_per_round - 1)
+
+
+def _mix_seed(*parts: int) -> int:
+    """A deterministic 63-bit seed from integers (for per-epoch data order and per-round re-initialisation)."""
+    h = 1469598103934665603
+    for p in parts:
+        h = ((h ^ (int(p) & 0xFFFFFFFFFFFF)) * 1099511628211) % (1 << 63)
+    return h
