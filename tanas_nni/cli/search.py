@@ -13,8 +13,7 @@ def register(sub) -> None:
         "search", help="search an architecture for a target task, retrain it, export it",
         description="Search an architecture for a target task with FUSE over the task-aware (or standard) space, "
                     "retrain the winner from scratch with the shared recipe, evaluate it once on the test split and "
-                    "write an export folder (architecture.json, weights.pt, metrics.json, config.yml, ranking.csv, "
-                    "alpha_trajectory.csv). Rerunning the same command resumes an interrupted search. Flags override "
+                    "write an export folder (its files: tanas_nni/pipeline/export.py). Rerunning the same command resumes an interrupted search. Flags override "
                     "--config; every default is in tanas_nni.pipeline.SearchConfig.")
     p.add_argument("--config", metavar="YAML", help="search config (keys of SearchConfig; flags override it)")
     p.add_argument("--target", help="target task id, e.g. quickdraw:cat-vs-rest")
