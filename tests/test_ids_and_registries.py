@@ -37,7 +37,11 @@ def store(tiny_dictionary, tmp_path_factory):
 
 def test_one_spelling_per_task():
     assert {canonical_task_id(a) for a in ALIASES} == {"fashion-mnist:trouser-vs-rest"}
-    assert task_folder("mnist:../../../../3-vs-rest") == "mnist__3-vs-rest"
+    for sneaky in ("mnist:../../../../3-vs-rest", "mnist:/etc/3-vs-rest", "quickdraw:caté-vs-rest", "mnist:3\n-vs-rest",
+                   "mnist:3\x00-vs-rest"):
+        with pytest.raises(TanasError, match="is not allowed"):
+            task_folder(sneaky)
+    assert task_folder("quickdraw:Smiley Face+cat") == "quickdraw__smiley-face_cat"
     for bad in ("mnist", "mnist:", ":3-vs-rest"):
         with pytest.raises(TanasError, match="target: task id"):
             canonical_task_id(bad, "target")

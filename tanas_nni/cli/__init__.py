@@ -17,6 +17,7 @@ import warnings
 from .. import __version__
 from ..core.errors import EXIT_USAGE, TanasError
 from ..core.plugins import load_plugins
+from ..core.signals import Interrupted, exit_code, install_signal_handlers, restore_signal_handlers
 from ..core.progress import Event, format_event
 
 __all__ = ["main", "build_parser", "print_event"]
@@ -39,6 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    previous = install_signal_handlers()  # first: a Ctrl-C or SIGTERM from here on ends with a message
+    try:
+        return _main(argv)
+    except Interrupted as e:
+        print(f"tanas: interrupted ({e.name}); run the same command again to resume", file=sys.stderr)
+        return exit_code(e)
+    finally:
+        restore_signal_handlers(previous)
+
+
+def _main(argv: list[str] | None) -> int:
     warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
@@ -53,9 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     except TanasError as e:
         print(f"tanas: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("tanas: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
     return int(code or 0)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -20,16 +21,37 @@ from .errors import TanasError
 
 T = TypeVar("T")
 
-__all__ = ["from_dict", "to_dict", "load_yaml", "load_config", "PATH", "check_range", "config_hash"]
+__all__ = ["from_dict", "to_dict", "load_yaml", "load_config", "PATH", "check_range", "check_seed", "config_hash"]
 
 
-def load_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping, with one-line errors for a missing, unreadable or malformed file."""
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: PyYAML's own error follows
+                continue
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (lines {first + 1} and {key_node.start_mark.line + 1}); "
+                                f"keep one", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(path: str | Path, allow_empty: bool = False) -> dict:
+    """Read a YAML mapping, with one-line errors for a missing, unreadable, malformed, empty or repetitive file."""
     path = Path(path)
     if not path.is_file():
         raise TanasError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+    except yaml.constructor.ConstructorError as e:
+        raise TanasError(f"{path}: {e.problem}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -37,6 +59,9 @@ def load_yaml(path: str | Path) -> dict:
     except (OSError, UnicodeDecodeError) as e:
         raise TanasError(f"{path}: cannot read config: {e}") from None
     if data is None:
+        if not allow_empty:
+            raise TanasError(f"{path}: the config file is empty; write the keys you want to set (the files in configs/ "
+                             f"are examples), or leave out the file to take every default")
         data = {}
     if not isinstance(data, dict):
         raise TanasError(f"{path}: the config must be a YAML mapping (key: value), got {type(data).__name__}")
@@ -94,12 +119,17 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             # YAML reads "1e-3" (no dot) as a string; accept numeric strings for floats.
+            number = None
             if isinstance(value, str):
                 try:
-                    return float(value)
+                    number = float(value)
                 except ValueError:
                     pass
-            raise TanasError(f"{where}: expected a number, got {value!r}")
+            if number is None:
+                raise TanasError(f"{where}: expected a number, got {value!r}")
+            value = number
+        if not math.isfinite(value):
+            raise TanasError(f"{where}: must be a finite number, got {value}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -113,6 +143,9 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     if isinstance(data, cls):
         return data
     if data is None:
+        if not allow_empty:
+            raise TanasError(f"{path}: the config file is empty; write the keys you want to set (the files in configs/ "
+                             f"are examples), or leave out the file to take every default")
         data = {}
     if not isinstance(data, dict):
         raise TanasError(f"{where}: expected a mapping, got {data!r}")
@@ -130,9 +163,8 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
             raise TanasError(f"{where}: missing required key {name!r}")
     try:
         obj = cls(**kwargs)
-    except TanasError as e:
-        msg = str(e)
-        raise TanasError(msg if not where or msg.startswith(where) else f"{where}.{msg}") from None
+    except TanasError as e:  # a check of the class's own fields, named relative to the class: say where it sits
+        raise TanasError(f"{where}.{e}" if where else str(e)) from None
     return obj
 
 
@@ -149,11 +181,21 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+SEED_MAX = 2**32 - 1  # numpy's and torch's generators take seeds in [0, 2**32)
+
+
+def check_seed(name: str, value: int | None) -> None:
+    """A seed in [0, 2**32): what every generator the project seeds accepts."""
+    check_range(name, value, 0, SEED_MAX)
+
+
 def check_range(name: str, value: float | int | None, lo: float | None = None, hi: float | None = None,
                 lo_open: bool = False) -> None:
     """Raise a one-line error if ``value`` lies outside [lo, hi] (or (lo, hi] with ``lo_open``)."""
     if value is None:
         return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TanasError(f"{name}: must be a finite number, got {value}")
     if lo is not None and (value <= lo if lo_open else value < lo):
         raise TanasError(f"{name}: must be {'>' if lo_open else '>='} {lo}, got {value}")
     if hi is not None and value > hi:
@@ -208,7 +250,10 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: dict | 
                 raise TanasError(f"{path or where}: {'.'.join(heads[:i + 1])}: must be a mapping")
             node = sub
         node[last] = value
-    cfg = from_dict(cls, data, where=where or (str(path) if path else ""))
+    try:
+        cfg = from_dict(cls, data, where=where or "")
+    except TanasError as e:
+        raise TanasError(f"{path}: {e}" if path else str(e)) from None
     if path:
         _resolve_paths(cfg, Path(path).parent, set(given))
     return cfg

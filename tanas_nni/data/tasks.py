@@ -66,6 +66,10 @@ class TaskSpec:
     def _parse(cls, task_id: str) -> "TaskSpec":
         if not isinstance(task_id, str) or ":" not in task_id:
             raise TanasError(f"task id {task_id!r} must look like 'mnist:3-vs-rest', 'quickdraw:cat+dog' or 'mnist:all'")
+        bad = next((c for c in task_id if not (c.isascii() and (c.isalnum() or c in " _-+:"))), None)
+        if bad is not None:
+            raise TanasError(f"task id {task_id!r}: {bad!r} is not allowed; dataset and class names are ASCII letters, "
+                             f"digits, '-', '_' and spaces (name a dataset's classes so, e.g. its folders)")
         dataset, _, rest = task_id.strip().partition(":")
         dataset, rest = slug(dataset), rest.strip().lower()
         if not dataset or not rest:

@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from ..core.config import PATH, check_range, config_hash, to_dict
+from ..core.config import PATH, check_range, check_seed, config_hash, to_dict
 from ..data import SplitSizes, TaskSpec, canonical_task_id, load_dataset, load_task, register_dataset
 from ..core.errors import TanasError
 from ..models import build_network
@@ -35,8 +35,8 @@ class NetworkConfig:
     features: int = 128
 
     def __post_init__(self):
-        check_range("network.width", self.width, 1)
-        check_range("network.features", self.features, 1)
+        check_range("width", self.width, 1)
+        check_range("features", self.features, 1)
 
     def kwargs(self) -> dict:
         return {"width": self.width, "features": self.features}
@@ -73,6 +73,7 @@ class DictionaryConfig:
         if dup:
             raise TanasError(f"tasks: {sorted(dup)[0]} is listed twice")
         check_range("max_per_class", self.max_per_class, 1)
+        check_seed("seed", self.seed)
         check_range("threads", self.threads, 1)
 
     def register_datasets(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.config import PATH, check_range, load_config
+from ..core.config import PATH, check_range, check_seed, load_config
 from ..core.errors import TanasError
 from ..data import SplitSizes, canonical_task_id
 from ..dictionary import DictionaryConfig
@@ -52,8 +52,9 @@ class ArchitectureSearchConfig:
     fuse: FuseConfig = field(default_factory=lambda: FuseConfig(candidates_per_round=3, rounds=2, cycles=1))
 
     def __post_init__(self):
-        check_range("architecture_search.train", self.train, 2)
-        check_range("architecture_search.val", self.val, 2)
+        check_range("train", self.train, 2)
+        check_range("val", self.val, 2)
+        check_seed("seed", self.seed)
 
 
 @dataclass
@@ -101,6 +102,7 @@ class SearchConfig:
         check_range("candidates", self.candidates, 2)
         check_range("threads", self.threads, 1)
         check_range("tau", self.tau, 0, lo_open=True)
+        check_seed("seed", self.seed)
 
     def pool(self) -> int:
         return self.candidates or self.fuse.pool()
@@ -108,7 +110,7 @@ class SearchConfig:
 
 def load_search_config(path: str | Path | None = None, overrides: dict | None = None) -> SearchConfig:
     """A :class:`SearchConfig` from an optional YAML file, then ``overrides`` (``"fuse.rounds"``; None values ignored)."""
-    cfg = load_config(SearchConfig, path, overrides, where=None if path else "search")
+    cfg = load_config(SearchConfig, path, overrides)
     if not cfg.target:
         raise TanasError("target: no target task given (e.g. --target quickdraw:cat-vs-rest)")
     return cfg

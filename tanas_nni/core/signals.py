@@ -1,0 +1,56 @@
+"""SIGINT and SIGTERM as a clean stop: a short message, exit code 130 / 143, and a rerun that resumes.
+
+Why not KeyboardInterrupt: Lightning's trainer catches ``KeyboardInterrupt`` itself, ignores further Ctrl-C and calls
+``sys.exit(1)``, so a stopped search would end with exit 1 and no word. :class:`Interrupted` derives from
+``BaseException`` but not from ``KeyboardInterrupt``: Lightning re-raises it untouched after its own teardown, and so
+does every ``except Exception`` in between. ``nnictl stop`` sends SIGTERM to a trial; it gets the same treatment.
+Every write of the package is atomic (a temporary sibling renamed into place), so a stop at any moment leaves the
+previous state or the new one, never half of one.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+
+__all__ = ["Interrupted", "install_signal_handlers", "restore_signal_handlers", "exit_code"]
+
+
+class Interrupted(BaseException):
+    """The process was asked to stop (SIGINT or SIGTERM)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+def _raise(signum, frame):  # noqa: ARG001 (the signal module's handler signature)
+    raise Interrupted(signum)
+
+
+def install_signal_handlers() -> dict:
+    """Turn SIGINT and SIGTERM into :class:`Interrupted` in this process (call it first thing in an entry point).
+
+    Returns the handlers it replaced, for :func:`restore_signal_handlers` (an entry point called in-process, from a
+    test or a notebook, gives the process its own handling back). Outside the main thread, where Python allows no
+    handler, it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, _raise)
+    return previous
+
+
+def restore_signal_handlers(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def exit_code(e: Interrupted) -> int:
+    """The shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
+    return 128 + e.signum
