@@ -92,7 +92,8 @@ BAD_INPUT_TESTS = {
     "test_malformed_space_is_refused_with_one_line", "test_missing_space_file", "test_invalid_architecture_is_refused",
     "test_truncated_weights_detected_with_entry_id", "test_open_errors", "test_bad_inputs",
     "test_distance_stage_bad_input_fails_the_trial", "test_bad_input_is_one_line_exit_2", "test_recipe_validation",
-    "test_nan_loss_names_stage_task_and_step",
+    "test_nan_loss_names_stage_task_and_step", "test_a_broken_category_file_is_one_line_naming_it",
+    "test_a_bad_search_config_is_one_line_and_writes_nothing", "test_bad_search_flags_are_one_line_and_write_nothing",
 }
 _bad_input_results: dict[str, str] = {}
 

@@ -2,9 +2,19 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 
-__all__ = ["quiet_libraries"]
+__all__ = ["quiet_libraries", "warn"]
+
+_warned: set[str] = set()
+
+
+def warn(message: str) -> None:
+    """``tanas: warning: <message>`` on stderr, once per message per process (the form of every warning here)."""
+    if message not in _warned:
+        _warned.add(message)
+        print(f"tanas: warning: {message}", file=sys.stderr, flush=True)
 
 
 def quiet_libraries(silence_stdout: bool = True) -> None:

@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from ..core.errors import TanasError
+from ..core.logs import warn
 
 __all__ = [
     "ImagePools", "DEFAULT_CACHE", "resolve_data_dir", "load_dataset", "register_dataset", "dataset_names",
@@ -58,6 +59,8 @@ class ImagePools:
     classes: tuple[str, ...]
     images: dict[str, np.ndarray]  # split -> (N, H, W) uint8
     labels: dict[str, np.ndarray]  # split -> (N,) int64 class index
+    # Classes whose file could not be read, with why; they are not in the dataset, and a task naming one gets the reason.
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -71,6 +74,8 @@ class ImagePools:
                 return i
         if key.isdigit() and int(key) < len(self.classes):
             return int(key)
+        if key in self.skipped:
+            raise TanasError(self.skipped[key])
         raise TanasError(f"unknown class {name!r} in dataset {self.name!r} (classes: {', '.join(self.classes)})")
 
 
@@ -266,21 +271,33 @@ def _quickdraw(root: Path, max_per_class: int | None = None) -> ImagePools:
     folder = root / "quickdraw"
     files = _quickdraw_files(folder)
     if not files:
-        raise TanasError(f"no Quick, Draw! files in {folder}: put <category>.npy files (uint8, N x 784) there, or "
-                         f"download them with `tanas data download quickdraw:<category>` on a connected machine")
-    per_class = []
+        raise TanasError(f"no Quick, Draw! files in {folder}: put <category>.npy files (uint8, N x 784) there (Google's "
+                         f"numpy bitmaps), or name a category in a task id on a connected machine to download it")
+    per_class, classes, skipped = [], [], {}
     for cat, path in files.items():
         try:
-            arr = np.load(path, mmap_mode="r")
-        except (OSError, ValueError) as e:
-            raise TanasError(f"{path}: cannot read numpy file ({e})") from None
-        arr = arr.reshape(len(arr), -1)
-        if arr.shape[1] != 784 or arr.dtype != np.uint8:
-            raise TanasError(f"{path}: expected uint8 images of 784 pixels (28x28), got {arr.dtype} {tuple(arr.shape)}")
+            arr = _read_array(path, mmap=True)
+            if arr.dtype != np.uint8 or not (arr.shape[1:] == (784,) or arr.shape[1:] == (28, 28)):
+                raise TanasError(f"{path}: expected uint8 images of shape (N, 784) or (N, 28, 28), got {arr.dtype} "
+                                 f"{tuple(arr.shape)}; Quick, Draw!'s numpy bitmaps are (N, 784) uint8")
+            if len(arr) == 0:
+                raise TanasError(f"{path}: holds no images (shape {tuple(arr.shape)})")
+        except TanasError as e:
+            # One broken category does not take the others down: it is left out with a warning, and only a task that
+            # names it fails (with this message).
+            skipped[cat] = str(e)
+            warn(f"{e}; category {cat!r} is left out of the Quick, Draw! dataset")
+            continue
         if max_per_class:
             arr = arr[:max_per_class]
+        classes.append(cat)
         per_class.append(np.ascontiguousarray(arr).reshape(-1, 28, 28))
-    return _split_in_order("quickdraw", tuple(files), per_class)
+    if len(classes) < 2:
+        raise TanasError(f"{folder}: fewer than 2 readable Quick, Draw! files"
+                         + (f" ({next(iter(skipped.values()))})" if skipped else ""))
+    pools = _split_in_order("quickdraw", tuple(classes), per_class)
+    pools.skipped = skipped
+    return pools
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -317,7 +334,7 @@ def _load_user(name: str, kind: str, path: Path, max_per_class: int | None = Non
             per_class.append(np.stack(imgs))
     else:
         if (path / "images.npy").is_file():
-            x = _load_npy(path / "images.npy")
+            x = _as_images(_load_npy(path / "images.npy"), path / "images.npy")
             y = _load_npy(path / "labels.npy") if (path / "labels.npy").is_file() else None
             if y is None or y.ndim != 1 or len(y) != len(x):
                 raise TanasError(f"{path}: labels.npy must be a 1-D array with one label per row of images.npy")
@@ -330,10 +347,9 @@ def _load_user(name: str, kind: str, path: Path, max_per_class: int | None = Non
                 per_class.append(rows[:max_per_class] if max_per_class else rows)
         else:
             for f in sorted(path.glob("*.npy")):
-                rows = _load_npy(f)
+                rows = _as_images(_load_npy(f), f)
                 classes.append(f.stem)
                 per_class.append(rows[:max_per_class] if max_per_class else rows)
-        per_class = [_as_images(a, path) for a in per_class]
     if len(classes) < 2:
         raise TanasError(f"dataset {name!r}: {path} must hold at least 2 classes, found {len(classes)}")
     shapes = {a.shape[1:] for a in per_class}
@@ -342,18 +358,48 @@ def _load_user(name: str, kind: str, path: Path, max_per_class: int | None = Non
     return _split_in_order(name, tuple(classes), per_class)
 
 
-def _load_npy(path: Path) -> np.ndarray:
+def _read_array(path: Path, mmap: bool = False) -> np.ndarray:
+    """A numeric ``.npy`` array with one line per way it can be broken (never a traceback, never unpickling)."""
     try:
-        return np.load(path)
-    except (OSError, ValueError) as e:
-        raise TanasError(f"{path}: cannot read numpy file ({e})") from None
+        size = path.stat().st_size
+    except OSError as e:
+        raise TanasError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if size == 0:
+        raise TanasError(f"{path}: the file is empty (0 bytes); copy or download it again")
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0(f))
+    except (OSError, ValueError, EOFError) as e:
+        raise TanasError(f"{path}: not a numpy .npy file ({str(e).splitlines()[0]})") from None
+    if dtype.hasobject:
+        raise TanasError(f"{path}: holds Python objects ({dtype}), not numbers; save the images as a numeric array "
+                         f"(np.save(path, images.astype(np.uint8)))")
+    if dtype.kind not in "uifb":
+        raise TanasError(f"{path}: holds {dtype} values, not numbers; save the images as uint8")
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        expected = int(np.prod(shape)) * dtype.itemsize
+        raise TanasError(f"{path}: truncated or damaged: the header says {dtype} {tuple(shape)} ({expected} bytes of "
+                         f"data), the file has {size} bytes ({str(e).splitlines()[0]})") from None
+    return arr
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    arr = _read_array(path)
+    if arr.ndim == 0 or len(arr) == 0:
+        raise TanasError(f"{path}: holds no rows (shape {tuple(arr.shape)})")
+    return arr
 
 
 def _as_images(a: np.ndarray, where: Path) -> np.ndarray:
     if a.ndim == 2:
         side = int(round(np.sqrt(a.shape[1])))
         if side * side != a.shape[1]:
-            raise TanasError(f"{where}: rows of {a.shape[1]} pixels are not square images; save them as (N, H, W)")
+            raise TanasError(f"{where}: shape {tuple(a.shape)}: rows of {a.shape[1]} pixels are not square images; "
+                             f"save them as (N, H, W)")
         a = a.reshape(len(a), side, side)
     if a.ndim != 3:
         raise TanasError(f"{where}: expected grey images of shape (N, H, W), got {a.shape}")

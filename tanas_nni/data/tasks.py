@@ -261,6 +261,9 @@ def load_task(task: str | TaskSpec, data_dir=None, seed: int = 0, sizes: SplitSi
         # A Quick, Draw! category that is not on disk yet: fetch the official file (a clear error when offline).
         missing = [c for c in spec.classes if not any(slug(k) == c for k in pools.classes)]
         for c in missing:
+            if c in pools.skipped:  # on disk but unreadable: say so rather than fetch another copy over it
+                raise TanasError(pools.skipped[c])
+        for c in missing:
             download_quickdraw(c, resolve_data_dir(data_dir))
         load_dataset.cache_clear()
         pools = load_dataset(spec.dataset, data_dir, max_per_class)
