@@ -14,7 +14,26 @@ import torch
 
 from .. import __version__
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "fsync_dir", "library_versions"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "fsync_dir", "library_versions",
+           "temp_dir_beside", "umask_mode"]
+
+
+def umask_mode(mode: int) -> int:
+    """``mode`` less the process's umask: the permissions ``open()`` or ``mkdir()`` would give a new file or folder."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
+def temp_dir_beside(parent: Path, prefix: str) -> Path:
+    """A new folder beside its final place, to be renamed into it; with the permissions an ordinary ``mkdir`` gives.
+
+    ``tempfile.mkdtemp`` makes it 0700 whatever the umask, so a dictionary on a team's shared storage would be
+    unreadable to the others once renamed into place.
+    """
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+    os.chmod(tmp, umask_mode(0o777))
+    return tmp
 
 
 def fsync_dir(path: Path) -> None:
@@ -32,6 +51,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
     try:
+        os.fchmod(fd, umask_mode(0o666))  # mkstemp makes it 0600 whatever the umask; a renamed file keeps that
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -22,7 +22,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ import torch
 from ..core.errors import TanasError
 from ..data.tasks import task_folder
 from ..models import build_network
-from ..core.records import atomic_write_text, fsync_dir
+from ..core.records import atomic_write_text, fsync_dir, temp_dir_beside
 
 __all__ = ["DictionaryStore", "Entry", "CorruptEntryError", "sha256_file"]
 
@@ -229,7 +228,7 @@ class DictionaryStore:
                         files={n: {"sha256": sha256_bytes(b), "bytes": len(b)} for n, b in sorted(blobs.items())})
             meta.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
             meta["checksum"] = sha256_bytes(_canonical(meta))
-            tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".tmp-{final.name}."))
+            tmp = temp_dir_beside(final.parent, prefix=f".tmp-{final.name}.")
             try:
                 for name, data in blobs.items():
                     with open(tmp / name, "wb") as f:

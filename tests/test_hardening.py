@@ -1,0 +1,48 @@
+"""Shared storage and caches: files made with the user's umask; distance caches keyed by the thread count."""
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+
+import pytest
+import torch
+
+from tanas_nni.dictionary import DictionaryStore
+from tanas_nni.distance import distances_to
+
+
+@pytest.fixture()
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_shared_dictionary_is_readable_by_the_team(tmp_path, umask_022):
+    store = DictionaryStore.open(tmp_path / "d", create=True)
+    store.put("mnist:0-vs-rest", {"metrics": {}}, state_dict={"w": torch.zeros(2)})
+    entry = store.entry_dir("mnist:0-vs-rest")
+    assert mode(entry) == 0o755
+    assert {mode(p) for p in entry.iterdir()} == {0o644}
+    store.cache_put("test", "key", {"x": 1})
+    assert mode(store.cache_path("test", "key")) == 0o644
+
+
+def test_the_distance_cache_tells_thread_counts_apart(tiny_dictionary, tmp_path, data_dir):
+    shutil.copytree(tiny_dictionary.root, tmp_path / "d")
+    store = DictionaryStore.open(tmp_path / "d")
+    computed = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2, 1):
+            torch.set_num_threads(n)
+            distances_to("mnist:1-vs-rest", store, "fisher", data_dir, samples=64, log=computed.append)
+    finally:
+        torch.set_num_threads(threads)
+    runs = [m for m in computed if m.startswith("distance[fisher] fashion-mnist:coat-vs-rest")]
+    assert len(runs) == 2  # one per thread count; the third call came from the cache
