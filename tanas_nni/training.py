@@ -7,11 +7,13 @@ on 2 CPU cores. One-shot searches (FUSE, DARTS) train through NNI's Lightning mo
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +22,7 @@ from torch import nn
 from .core.config import check_range
 from .core.errors import NumericalError
 
-__all__ = ["TrainConfig", "fit", "evaluate", "random_shift", "seed_everything", "check_finite", "count_parameters",
+__all__ = ["TrainConfig", "fit", "evaluate", "random_shift", "seed_everything", "seeded_init", "reinitialise", "check_finite", "count_parameters",
            "recalibrate_bn", "derive_seed"]
 
 
@@ -64,10 +66,30 @@ def seed_everything(seed: int) -> torch.Generator:
     return g
 
 
+@contextlib.contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
+    """Build a network inside this block and its initial weights depend on ``seed`` alone.
+
+    Not on what ran before in the process (a search, a resumed search, another method), and the global generator is
+    left as it was: ``with seeded_init(seed): model = build_model(arch, ...)``.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def reinitialise(model: nn.Module, seed: int) -> nn.Module:
+    """Give a network someone else built (NNI's engines build the models of a multi-trial search) the initial weights
+    ``seed`` gives: every module's own ``reset_parameters``, in module order, under :func:`seeded_init`."""
+    with seeded_init(seed):
+        for m in model.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+    return model
+
+
 def derive_seed(seed: int, *names: str) -> int:
     """A seed for one named unit of work (a task), stable across runs and platforms, distinct between names."""
-    import hashlib
-
     digest = hashlib.sha256(":".join([str(seed), *names]).encode()).hexdigest()
     return int(digest[:8], 16)
 

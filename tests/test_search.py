@@ -174,3 +174,9 @@ def test_search_killed_mid_way_resumes_to_the_same_result(data_dir, tiny_space, 
     assert "[search] resuming from" in rerun.stderr  # resumed from the kill's checkpoint, not started afresh
     for name in ("ranking.csv", "alpha_trajectory.csv", "architecture.json"):
         assert (tmp_path / "full" / name).read_text() == (tmp_path / "cut" / name).read_text(), name
+    # The retrained winner too, bit for bit: its initial weights come from the seed, not from what the (resumed)
+    # search left in torch's generator.
+    full, cut = (torch.load(tmp_path / d / "weights.pt", weights_only=True) for d in ("full", "cut"))
+    assert full.keys() == cut.keys() and all(torch.equal(full[k], cut[k]) for k in full)
+    errors = [json.loads((tmp_path / d / "metrics.json").read_text())["test_error"] for d in ("full", "cut")]
+    assert errors[0] == errors[1]

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from tests.conftest import TINY_SPACE
 
@@ -58,3 +59,5 @@ def test_a_signal_at_a_random_moment_stops_cleanly_and_the_rerun_resumes(sig, co
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     for name in ("ranking.csv", "alpha_trajectory.csv", "architecture.json"):
         assert (tmp_path / "cut" / name).read_text() == (uninterrupted / name).read_text(), name
+    full, cut = (torch.load(d / "weights.pt", weights_only=True) for d in (uninterrupted, tmp_path / "cut"))
+    assert all(torch.equal(full[k], cut[k]) for k in full)

@@ -17,7 +17,7 @@ from ..core.config import PATH, check_range, check_seed, config_hash, to_dict
 from ..data import SplitSizes, TaskSpec, canonical_task_id, load_dataset, load_task, register_dataset
 from ..core.errors import TanasError
 from ..models import build_network
-from ..training import TrainConfig, default_device, fit, seed_everything
+from ..training import TrainConfig, default_device, fit, seeded_init
 from ..core.records import library_versions
 from .store import CorruptEntryError, DictionaryStore, Entry
 
@@ -90,8 +90,8 @@ def build_entry(store: DictionaryStore, task_id: str, cfg: DictionaryConfig,
                 on_epoch: Callable[[int, dict], None] | None = None) -> Entry:
     """Train and install the entry for one task (overwriting what is there)."""
     data = load_task(task_id, cfg.data_dir, seed=cfg.seed, sizes=cfg.samples.sizes(), max_per_class=cfg.max_per_class)
-    seed_everything(cfg.seed)  # the initial weights depend on the seed alone, not on what ran before in this process
-    model = build_network(cfg.network.name, data.num_classes, data.input_shape, **cfg.network.kwargs())
+    with seeded_init(cfg.seed):  # the initial weights depend on the seed alone, not on what ran before in the process
+        model = build_network(cfg.network.name, data.num_classes, data.input_shape, **cfg.network.kwargs())
     result = fit(model, data, cfg.training, seed=cfg.seed, stage="dictionary build",
                  on_epoch=on_epoch)
     meta = {

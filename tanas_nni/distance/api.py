@@ -16,7 +16,7 @@ from ..data import SplitSizes, TaskData, TaskSpec, load_task
 from ..dictionary import DictionaryStore, Entry
 from ..core.errors import TanasError
 from ..models import build_network
-from ..training import seed_everything, TrainConfig, fit
+from ..training import TrainConfig, fit, seeded_init
 from .base import DistanceTarget, TaskDistance, get_distance
 
 __all__ = ["prepare_target", "distances_to", "distance_matrix", "check_entries"]
@@ -73,8 +73,8 @@ def _target_network(store: DictionaryStore, data: TaskData, reference: Entry, lo
     key = config_hash({"task": str(data.spec), "network": net_cfg, "training": settings.get("training"),
                        "samples": settings.get("samples"), "seed": seed}, 16)
     path = store.root / "cache" / TARGET_CACHE / f"{key}.pt"
-    seed_everything(seed)  # initial weights from the seed alone, as for dictionary entries
-    model = build_network(net_cfg["name"], data.num_classes, data.input_shape, **net_cfg.get("kwargs", {}))
+    with seeded_init(seed):  # initial weights from the seed alone, as for dictionary entries
+        model = build_network(net_cfg["name"], data.num_classes, data.input_shape, **net_cfg.get("kwargs", {}))
     if path.is_file():
         try:
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

@@ -29,7 +29,7 @@ from ..data import TaskData, canonical_task_id, load_task, task_folder
 from ..dictionary import DictionaryStore
 from ..space import Architecture, build_model, whole_network_space
 from ..strategy import FuseConfig, fuse_evaluator, get_strategy
-from ..training import TrainConfig, count_parameters, evaluate, fit, recalibrate_bn
+from ..training import TrainConfig, count_parameters, evaluate, fit, recalibrate_bn, seeded_init
 from .config import SearchConfig
 from .export import PipelineResult, write_export
 from .space import build_space
@@ -130,8 +130,12 @@ def search(data: TaskData, space, fuse: FuseConfig | None = None, n_candidates: 
 
 def retrain(arch: Architecture, data: TaskData, recipe: TrainConfig, seed: int = 0,
             progress: ProgressFn | None = None) -> tuple[torch.nn.Module, dict]:
-    """Train ``arch`` from scratch with the shared recipe and evaluate it once on the test split."""
-    model = build_model(arch, data.num_classes, data.input_shape)
+    """Train ``arch`` from scratch with the shared recipe and evaluate it once on the test split.
+
+    Its initial weights depend on ``seed`` alone (not on what the search left in torch's generator, nor on whether the
+    search was resumed)."""
+    with seeded_init(seed):
+        model = build_model(arch, data.num_classes, data.input_shape)
 
     def on_epoch(epoch: int, row: dict) -> None:
         if progress:
