@@ -44,7 +44,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import torch
 
@@ -54,17 +54,13 @@ from ..core.progress import Epoch, Event, Message, PhaseEnd
 from ..data import SplitSizes
 from ..pipeline import SearchConfig
 from ..strategy import FuseConfig
-from ..core.logs import quiet_libraries
 from ..models.handcrafted import HANDCRAFTED
 from ..core.records import atomic_write_json, library_versions
 from ..training import TrainConfig, count_parameters, fit
 
 __all__ = ["METHODS", "HANDCRAFTED", "register_method", "OneShotBudget", "RandomBudget", "HandcraftedBudget",
            "CompareBudget", "CompareConfig", "load_compare_config", "run_method", "run_comparison", "record_path",
-           "load_records", "compare_stage"]
-
-if TYPE_CHECKING:
-    from .trial import Reporter
+           "load_records"]
 
 Progress = Callable[[dict], None]
 
@@ -654,44 +650,3 @@ def load_records(folder: str | Path) -> list[dict]:
         if isinstance(rec, dict) and "method" in rec and "test_error" in rec:
             records.append(rec)
     return records
-
-
-# --- NNI trial stage ------------------------------------------------------------------------------------------------
-def compare_stage(reporter: "Reporter", args, params: dict) -> dict:
-    """One method of the comparison as an NNI trial: parameter ``method`` (optional ``target``, ``force``).
-
-    Registered as trial stage ``compare`` by :mod:`tanas_nni.experiment.trial` (which may run as ``__main__``, so the
-    registration happens there, into its own stage table).
-    """
-    if "method" not in params:
-        raise TanasError("the compare trial needs a 'method' parameter from the search space")
-    cfg = load_compare_config(args.config, {"target": params.get("target"), "dictionary": args.dictionary,
-                                            "data_dir": args.data_dir})
-    method = check_method(str(params["method"]))
-
-    def progress(info: dict) -> None:
-        stage = info.get("stage")
-        # The web UI plots `default`: the search's progress (0..1) while searching, then validation accuracy per
-        # retraining epoch.
-        if stage == "search":
-            if "epochs" in info:
-                frac = info["epoch"] / max(info["epochs"], 1)
-            elif "trials" in info:
-                frac = info["trial"] / max(info["trials"], 1)
-            else:
-                frac = info.get("subnet", 0) / max(info.get("subnets", 1), 1)
-            reporter.intermediate({"default": frac, "stage": "search", "search_progress": frac,
-                                   **{k: v for k, v in info.items() if isinstance(v, (int, float)) and k != "default"}})
-        elif stage == "retrain":
-            reporter.intermediate({"default": info["val_acc"], "stage": "retrain", "epoch": info["epoch"],
-                                   "val_acc": info["val_acc"], "train_loss": info.get("train_loss")})
-        elif stage in ("space",):
-            reporter.log(f"[{method}] {info.get('message', '')}")
-
-    quiet_libraries(silence_stdout=False)  # the trial's stdout is its log in the web UI
-    record = run_method(cfg, method, progress, force=bool(params.get("force", False)))
-    final = {k: v for k, v in record.items() if isinstance(v, (int, float, str)) or v is None}
-    final["budget"] = json.dumps(record["budget"], sort_keys=True)
-    # `default`: test error in percent (the paper's column; lower is better).
-    return {"default": record["test_error"], **final}
-
