@@ -18,14 +18,14 @@ import torch
 from ..core.config import PATH, load_config
 from ..core.errors import TanasError
 from ..core.logs import quiet_libraries
-from ..core.progress import Epoch, Event, Message, PhaseEnd
+from ..core.progress import Epoch, Event, Message, PhaseEnd, Step
 from ..data import TaskSpec
 from ..dictionary import CorruptEntryError, DictionaryStore, build_dictionary, build_entry
 from ..distance import distances_to
 from ..distance.base import DistanceConfig
 from ..pipeline import (default_out, dictionary_architectures, load_dictionary_config, load_search_config,
                         run_pipeline)
-from .compare import check_method, load_compare_config, run_method
+from .compare import SearchEpoch, check_method, load_compare_config, run_method
 from .reporter import Reporter
 
 __all__ = ["STAGES", "StageFn", "register_stage", "DistanceTrialConfig"]
@@ -135,6 +135,28 @@ def _pipeline_stage(reporter: Reporter, args, params: dict) -> dict:
             "target": metrics["target"], "space": cfg.space, "out": str(result.out)}
 
 
+def _search_metrics(event: Event, fuse_epochs: int) -> dict | None:
+    """A search-progress event as the numbers of an intermediate result: how far the search is (0..1) and its own
+    numbers; None for other events."""
+    if event.stage != "search":
+        return None
+    if isinstance(event, PhaseEnd):  # FUSE's phase-epochs, counted over all rounds and cycles
+        done, total = event.epoch, fuse_epochs
+        numbers = {"epoch": event.epoch, "epochs": fuse_epochs, "max_probability": event.max_probability}
+    elif isinstance(event, Epoch):  # a one-shot supernet's epochs
+        done, total = event.epoch, event.epochs
+        numbers = {"epoch": event.epoch, "epochs": event.epochs, "train_loss": event.train_loss,
+                   "train_acc": event.train_acc if isinstance(event, SearchEpoch) else None, "val_acc": event.val_acc}
+    elif isinstance(event, Step):  # random-search trials, scored subnets
+        done, total = event.index, event.total
+        numbers = {event.unit: event.index, f"{event.unit}s": event.total, "val_acc": event.val_acc}
+    else:
+        return None
+    frac = done / max(total, 1)
+    return {"default": frac, "stage": "search", "search_progress": frac,
+            **{k: v for k, v in numbers.items() if v is not None}}
+
+
 @register_stage("compare")
 def _compare_stage(reporter: Reporter, args, params: dict) -> dict:
     """One method of the comparison as an NNI trial: parameter ``method`` (optional ``target``, ``force``)."""
@@ -143,25 +165,19 @@ def _compare_stage(reporter: Reporter, args, params: dict) -> dict:
     cfg = load_compare_config(args.config, {"target": params.get("target"), "dictionary": args.dictionary,
                                             "data_dir": args.data_dir})
     method = check_method(str(params["method"]))
+    fuse_epochs = cfg.active.fuse.epochs_total()
 
-    def progress(info: dict) -> None:
-        stage = info.get("stage")
-        # The web UI plots `default`: the search's progress (0..1) while searching, then validation accuracy per
-        # retraining epoch.
-        if stage == "search":
-            if "epochs" in info:
-                frac = info["epoch"] / max(info["epochs"], 1)
-            elif "trials" in info:
-                frac = info["trial"] / max(info["trials"], 1)
-            else:
-                frac = info.get("subnet", 0) / max(info.get("subnets", 1), 1)
-            reporter.intermediate({"default": frac, "stage": "search", "search_progress": frac,
-                                   **{k: v for k, v in info.items() if isinstance(v, (int, float)) and k != "default"}})
-        elif stage == "retrain":
-            reporter.intermediate({"default": info["val_acc"], "stage": "retrain", "epoch": info["epoch"],
-                                   "val_acc": info["val_acc"], "train_loss": info.get("train_loss")})
-        elif stage in ("space",):
-            reporter.log(f"[{method}] {info.get('message', '')}")
+    # The web UI plots `default`: the search's progress (0..1) while searching, then validation accuracy per
+    # retraining epoch.
+    def progress(event: Event) -> None:
+        search = _search_metrics(event, fuse_epochs)
+        if search is not None:
+            reporter.intermediate(search)
+        elif isinstance(event, Epoch) and event.stage == "retrain":
+            reporter.intermediate({"default": event.val_acc, "stage": "retrain", "epoch": event.epoch,
+                                   "val_acc": event.val_acc, "train_loss": event.train_loss})
+        elif isinstance(event, Message):
+            reporter.log(f"[{method}] {event.text}")
 
     quiet_libraries(silence_stdout=False)  # the trial's stdout is its log in the web UI
     record = run_method(cfg, method, progress, force=bool(params.get("force", False)))
