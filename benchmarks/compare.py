@@ -23,8 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, slug  # noqa: E402
 
-from tanas_nni.experiment.compare import HANDCRAFTED, load_compare_config, run_comparison  # noqa: E402
-from tanas_nni.experiment.report import DISPLAY_NAMES, markdown_table, plot, write_csv  # noqa: E402
+from tanas_nni.cli import print_event  # noqa: E402
+from tanas_nni.experiment.compare import display_name, load_compare_config, method_names, run_comparison  # noqa: E402
+from tanas_nni.experiment.report import markdown_table, plot, write_csv  # noqa: E402
 
 
 def _check(name: str, value: float | None, limit: float | None, unit: str = "", lower_is_better: bool = True) -> str:
@@ -51,7 +52,7 @@ def targets(records: list[dict]) -> list[str]:
             _check("TA-NAS test error (%)", err, 3.5, " pt"),
             _check("TA-NAS parameters (M)", params, 0.15, " M"),
             _check("TA-NAS error vs best handcrafted in this run (%)", err,
-                   min([by[m]["test_error"] for m in HANDCRAFTED if m in by],
+                   min([by[m]["test_error"] for m in method_names("handcrafted") if m in by],
                        default=None), " pt"),
             _check("TA-NAS error vs NNI DARTS (%)", err, get("darts", "test_error"), " pt"),
             _check("TA-NAS error vs NNI random search (%)", err, get("random", "test_error"), " pt"),
@@ -74,7 +75,7 @@ def budgets(records: list[dict]) -> list[str]:
         retrain = r.get("retrain", {})
         recipe = (f"{r.get('retrain_epochs')} epochs, {retrain.get('optimizer')} lr {retrain.get('lr')}, "
                   f"batch {retrain.get('batch_size')}, {retrain.get('schedule')}, shift ±{retrain.get('shift')}")
-        lines.append(f"| {DISPLAY_NAMES.get(r['method'], r['method'])} | `{json.dumps(r.get('budget'), sort_keys=True)}` | {recipe} | "
+        lines.append(f"| {display_name(r['method'])} | `{json.dumps(r.get('budget'), sort_keys=True)}` | {recipe} | "
                      f"{r.get('space_seconds', 0):.0f} |")
     return lines
 
@@ -96,7 +97,6 @@ def main() -> int:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from tanas_nni.cli.compare import _format
     from tanas_nni.core.logs import quiet_libraries
 
     cfg = load_compare_config(args.config, {"budget": args.budget, "target": args.target, "results": args.results,
@@ -105,8 +105,7 @@ def main() -> int:
     methods = args.methods.split(",") if args.methods else None
     quiet_libraries()
     t0 = time.perf_counter()
-    records = run_comparison(cfg, methods, lambda info: print(_format(info) or "", file=sys.stderr, flush=True)
-                             if _format(info) else None, force=args.force)
+    records = run_comparison(cfg, methods, print_event, force=args.force)
     wall = time.perf_counter() - t0
 
     out = Path(args.out)

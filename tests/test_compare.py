@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tanas_nni.dictionary import DictionaryStore
 from tanas_nni.core.errors import TanasError
+from tanas_nni.core.progress import Epoch, Finished, Step
+from tanas_nni.dictionary import DictionaryStore
 from tanas_nni.experiment import compare
 from tanas_nni.experiment.compare import load_compare_config, run_comparison, run_method
 from tanas_nni.experiment.report import markdown_table, write_report
@@ -35,9 +36,9 @@ ARCHS = {
 TINY = {
     "samples": {"train": 192, "val": 96, "test": 96}, "retrain": {"epochs": 1, "batch_size": 64},
     "fuse": {"candidates_per_round": 2, "rounds": 1, "cycles": 1, "batch_size": 64},
-    "darts": {"epochs": 1}, "random_one_shot": {"subnets": 2}, "random": {"trials": 2},
-    "handcrafted": {"resnet18": {"epochs": 1, "stem_stride": 4}, "resnet34": {"epochs": 1, "stem_stride": 4},
-                    "densenet161": {"epochs": 1, "stem_stride": 3}, "cnn5": {}},
+    "methods": {"darts": {"epochs": 1}, "random-one-shot": {"subnets": 2}, "random": {"trials": 2},
+                "resnet18": {"epochs": 1, "stem_stride": 4}, "resnet34": {"epochs": 1, "stem_stride": 4},
+                "densenet161": {"epochs": 1, "stem_stride": 3}, "cnn5": {}},
 }
 
 
@@ -67,8 +68,8 @@ def results(tmp_path_factory, dictionary, data_dir):
     """One run of every method at the tiny budget (shared by the tests below)."""
     tmp = tmp_path_factory.mktemp("results")
     cfg = _cfg(tmp, dictionary, data_dir)
-    events: list[dict] = []
-    records = run_comparison(cfg, list(compare.METHOD_ORDER), progress=events.append)
+    events: list = []
+    records = run_comparison(cfg, compare.method_names(), progress=events.append)
     return cfg, records, events
 
 
@@ -78,7 +79,7 @@ REQUIRED = {"method", "target", "test_error", "params", "search_seconds", "retra
 
 def test_every_method_yields_a_valid_record(results):
     cfg, records, events = results
-    assert [r["method"] for r in records] == list(compare.METHOD_ORDER)
+    assert [r["method"] for r in records] == compare.method_names()
     fingerprints = {r["data_fingerprint"] for r in records}
     assert len(fingerprints) == 1  # the same data for every method
     for r in records:
@@ -88,7 +89,8 @@ def test_every_method_yields_a_valid_record(results):
         assert r["retrain_seconds"] > 0 and r["device"].startswith(("cpu", "cuda"))
         on_disk = json.loads(compare.record_path(cfg, r["method"]).read_text())
         assert on_disk["test_error"] == r["test_error"]
-        if r["method"] in compare.HANDCRAFTED:
+        assert r["kind"] == compare.method_kind(r["method"])
+        if r["kind"] == "handcrafted":
             assert r["search_seconds"] == 0.0
         else:
             assert r["search_seconds"] > 0
@@ -110,19 +112,27 @@ def test_every_method_yields_a_valid_record(results):
     assert by["darts"]["budget"]["epochs"] == 1 and by["darts"]["budget"]["arc_learning_rate"] == 3e-4
     assert by["random-one-shot"]["budget"]["epochs"] == 1  # FUSE's total weight epochs (1 round x 1 cycle x 1)
     assert by["resnet18"]["budget"] == {"epochs": 1, "stem_stride": 4}
-    # progress: search progress and one val accuracy per retraining epoch
-    stages = {(e["method"], e["stage"]) for e in events}
+    # progress: typed events tagged with their method: search progress, one val accuracy per retraining epoch, an end
+    stages = {(e.method, e.stage) for e in events}
     assert ("darts", "search") in stages and ("random", "search") in stages and ("cnn5", "retrain") in stages
+    assert all(e.method for e in events)
+    assert [e for e in events if isinstance(e, Step) and e.method == "random"][-1].total == 2
+    assert any(isinstance(e, compare.SearchEpoch) and e.method == "darts" for e in events)
+    assert [e.epoch for e in events if isinstance(e, Epoch) and (e.method, e.stage) == ("cnn5", "retrain")] == [1]
+    ends = [e for e in events if isinstance(e, Finished)]
+    assert [e.method for e in ends] == compare.method_names() and not any(e.skipped for e in ends)
+    by_end = {e.method: e for e in ends}
+    assert by_end["cnn5"].test_error == pytest.approx(by["cnn5"]["test_error"] / 100)
 
 
 def test_finished_methods_are_skipped_and_changed_settings_refused(results, dictionary, data_dir, tmp_path):
     cfg, records, _ = results
     path = compare.record_path(cfg, "cnn5")
     before = path.stat().st_mtime_ns
-    events: list[dict] = []
+    events: list = []
     again = run_method(cfg, "cnn5", progress=events.append)
     assert again == json.loads(path.read_text()) and path.stat().st_mtime_ns == before
-    assert events[-1]["skipped"] is True
+    assert isinstance(events[-1], Finished) and events[-1].skipped is True and events[-1].method == "cnn5"
     other = load_compare_config(None, {**{k: getattr(cfg, k) for k in ("target", "dictionary", "data_dir",
                                                                        "results", "k", "budget")},
                                        "budgets": {"tiny": {**TINY, "retrain": {"epochs": 2, "batch_size": 64}}}})
@@ -144,7 +154,7 @@ def test_report_from_results_dir(results, tmp_path):
         assert name in table and name in r.stdout
     assert "| Architecture | Error (%) | Params (M) | Search cost (s) | Search cost (device-hours) | Device |" in table
     rows = list(csv.DictReader(open(out / "report.csv")))
-    assert {row["method"] for row in rows} == set(compare.METHOD_ORDER)
+    assert {row["method"] for row in rows} == set(compare.method_names())
     png = (out / "report.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
@@ -185,7 +195,7 @@ def test_bad_input_is_one_line_exit_2(args, message, tmp_path, data_dir):
 
 def test_shipped_config_and_experiment_agree():
     cfg = load_compare_config(REPO / "configs" / "compare.yml")
-    assert set(cfg.methods) == set(compare.METHOD_ORDER)
+    assert cfg.methods == compare.method_names()  # the registry's order is the config's and the report's
     assert {"small", "benchmark"} <= set(cfg.budgets)
     exp = yaml.safe_load((REPO / "experiments" / "quickdraw_compare.yml").read_text())
     assert exp["searchSpace"]["method"]["_value"] == cfg.methods

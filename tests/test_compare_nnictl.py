@@ -55,7 +55,7 @@ def test_nnictl_compare_experiment_and_report_after_stop(tmp_path, data_dir):
     assert len(stderr) == 1 and "unknown method 'nasnet'" in stderr[0].read_text()
     assert sorted(t["parameters"]["method"] for t in listed) == ["cnn5", "fuse-standard", "nasnet"]
     final = trials["fuse-standard"]["final"]
-    record = json.loads((tmp_path / "results" / "mnist_3-vs-rest" / "fuse-standard.json").read_text())
+    record = json.loads((tmp_path / "results" / "mnist__3-vs-rest" / "fuse-standard.json").read_text())
     assert final["default"] == record["test_error"] and final["params"] == record["params"]
     assert final["search_seconds"] > 0 and final["architecture"] == record["architecture"]
     assert json.loads(final["budget"])["fuse"]["rounds"] == 1

@@ -55,7 +55,9 @@ def test_pipeline_stage_standard_space(tmp_path, data_dir):
     assert code == 0, err[-2000:]
     assert final["target"] == "quickdraw:eye-vs-rest"  # the NNI parameter overrides the config
     assert 0 <= final["test_error_pct"] <= 100 and final["params_m"] > 0 and final["search_seconds"] > 0
-    assert (tmp_path / "out" / "architecture.json").is_file()
+    # each target's export in a folder of its own under the config's `out`, named like `tanas search`'s default
+    assert final["out"] == str(tmp_path / "out" / "quickdraw__eye-vs-rest-standard-fuse-s0")
+    assert (tmp_path / "out" / "quickdraw__eye-vs-rest-standard-fuse-s0" / "architecture.json").is_file()
 
 
 def test_rerun_dictionary_trial_reuses_the_finished_entry(tmp_path, data_dir):

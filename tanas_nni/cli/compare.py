@@ -2,8 +2,9 @@
 :mod:`tanas_nni.experiment.compare`)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+from . import print_event
 
 DEFAULT_CONFIG = Path("configs") / "compare.yml"
 
@@ -25,37 +26,19 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, help="seed of data, search and training (default 0)")
     p.add_argument("--threads", type=int, help="torch threads")
     p.add_argument("--force", action="store_true", help="rerun methods that have a record already")
-    p.add_argument("--list", action="store_true", help="list the methods and exit")
+    p.add_argument("--list", action="store_true", help="list the methods (name, kind, display name) and exit")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.set_defaults(handler=_compare)
 
 
-def _format(info: dict) -> str | None:
-    m, stage = info.get("method", "?"), info.get("stage")
-    if stage == "search":
-        if "trial" in info:
-            return f"[{m}] search trial {info['trial']}/{info['trials']} val acc {info['val_acc']:.2%}"
-        if "subnet" in info:
-            return f"[{m}] search subnet {info['subnet']}/{info['subnets']} val acc {info['val_acc']:.2%}"
-        extra = f" max α-probability {info['max_probability']:.3f}" if info.get("max_probability") else ""
-        return f"[{m}] search epoch {info.get('epoch')}/{info.get('epochs')}{extra}"
-    if stage == "space":
-        return f"[{m}] {info.get('message', '')}"
-    if stage == "retrain":
-        return f"[{m}] retrain epoch {info['epoch']}/{info['epochs']} val acc {info['val_acc']:.2%}"
-    if stage == "done":
-        what = "finished already" if info.get("skipped") else "done"
-        return (f"[{m}] {what}: test error {info['test_error']:.2f} %, {info['params']:.3f} M parameters, "
-                f"search {info['search_seconds']:.0f} s, retrain {info['retrain_seconds']:.0f} s")
-    return None
-
-
 def _compare(args) -> int:
-    from ..experiment.compare import METHOD_ORDER, check_method, load_compare_config, run_comparison, target_dir
     from ..core.logs import quiet_libraries
+    from ..experiment.compare import METHODS, check_method, load_compare_config, run_comparison, target_dir
 
     if args.list:
-        print("\n".join(METHOD_ORDER))
+        width = max(map(len, METHODS), default=0)
+        for name, spec in METHODS.items():
+            print(f"{name:<{width}}  {spec.kind:<11}  {spec.display}")
         return 0
     config = args.config or (str(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else None)
     overrides = {"target": args.target, "budget": args.budget, "results": args.results,
@@ -63,17 +46,8 @@ def _compare(args) -> int:
     methods = None
     if args.methods:
         methods = [check_method(m.strip(), "--methods") for m in args.methods.split(",") if m.strip()]
-    cfg = load_compare_config(config, overrides)
-    from ..data import TaskSpec
-
-    TaskSpec.parse(cfg.target)  # a malformed target fails here, before any work
+    cfg = load_compare_config(config, overrides)  # a malformed target fails here, before any work
     quiet_libraries()
-
-    def progress(info: dict) -> None:
-        line = None if args.quiet else _format(info)
-        if line:
-            print(line, file=sys.stderr, flush=True)
-
-    run_comparison(cfg, methods, progress, force=args.force)
+    run_comparison(cfg, methods, None if args.quiet else print_event, force=args.force)
     print(target_dir(cfg))
     return 0

@@ -21,24 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import TanasError
-from ..models.handcrafted import HANDCRAFTED
+from .compare import display_name, load_records, method_kind, method_names
 
-__all__ = ["DISPLAY_NAMES", "records_from_experiment", "experiment_dir", "table_rows", "markdown_table",
-           "write_report", "load_any"]
-
-DISPLAY_NAMES = {
-    "fuse-task-aware": "TA-NAS: FUSE, task-aware space",
-    "fuse-standard": "FUSE, standard space",
-    "darts": "NNI DARTS",
-    "random": "NNI random search",
-    "random-one-shot": "NNI RandomOneShot",
-    "resnet18": "ResNet-18",
-    "resnet34": "ResNet-34",
-    "densenet161": "DenseNet-161",
-    "cnn5": "5-conv CNN",
-}
-
-ORDER = list(DISPLAY_NAMES)
+__all__ = ["records_from_experiment", "experiment_dir", "table_rows", "markdown_table", "write_report", "load_any"]
 
 COLUMNS = ["Architecture", "Error (%)", "Params (M)", "Search cost (s)", "Search cost (device-hours)", "Device"]
 
@@ -136,8 +121,6 @@ def records_from_experiment(experiment_id: str, nni_dir: str | Path | None = Non
 
 def load_any(source: str | Path, nni_dir: str | Path | None = None) -> tuple[list[dict], str]:
     """Records from a results directory (if ``source`` is one) or an NNI experiment id; also a title."""
-    from .compare import load_records
-
     path = Path(source)
     if path.is_dir():
         records = load_records(path)
@@ -150,8 +133,10 @@ def load_any(source: str | Path, nni_dir: str | Path | None = None) -> tuple[lis
 
 
 def _order(rec: dict) -> tuple:
+    """Records in the methods' registration order (unknown methods last), then by target."""
+    order = method_names()
     m = rec.get("method", "")
-    return (ORDER.index(m) if m in ORDER else len(ORDER), m, str(rec.get("target", "")))
+    return (order.index(m) if m in order else len(order), m, str(rec.get("target", "")))
 
 
 def _device_kind(device: str | None) -> str:
@@ -163,7 +148,7 @@ def table_rows(records: list[dict]) -> list[dict]:
     rows = []
     several = len({r.get("target") for r in records if r.get("target")}) > 1
     for rec in sorted(records, key=_order):
-        name = DISPLAY_NAMES.get(rec.get("method", ""), rec.get("method", "?"))
+        name = display_name(rec.get("method", "?"))
         if several and rec.get("target"):
             name = f"{name} [{rec.get('target')}]"
         if "test_error" not in rec:
@@ -216,12 +201,12 @@ def plot(records: list[dict], path: Path, title: str = "") -> None:
     for rec in sorted(done, key=_order):
         cost = float(rec.get("search_seconds") or 0)
         size = 40 + 1200 * math.sqrt(cost / top)  # area ∝ sqrt(cost) keeps small costs visible
-        searched = rec.get("kind") != "handcrafted" and rec.get("method") not in HANDCRAFTED
+        searched = (rec.get("kind") or method_kind(rec.get("method", ""))) != "handcrafted"
         ax.scatter(rec["params"], rec["test_error"], s=size, marker="o" if searched else "s", alpha=0.55,
                    edgecolors="black", linewidths=0.8,
                    color="tab:red" if rec.get("method") == "fuse-task-aware" else
                    ("tab:blue" if searched else "tab:gray"))
-        label = DISPLAY_NAMES.get(rec.get("method", ""), rec.get("method", "?"))
+        label = display_name(rec.get("method", "?"))
         if searched:
             label += f"\n{cost:.0f} s search"
         points.append((rec["params"], rec["test_error"], label, size))
