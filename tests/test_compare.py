@@ -125,6 +125,15 @@ def test_every_method_yields_a_valid_record(results):
     assert by_end["cnn5"].test_error == pytest.approx(by["cnn5"]["test_error"] / 100)
 
 
+@pytest.mark.parametrize("method", ["random-one-shot", "darts", "random", "cnn5"])
+def test_a_method_rerun_under_the_same_seed_gives_the_same_result(method, results, dictionary, data_dir, tmp_path):
+    """NNI's RandomOneShot too: its path sampling is seeded (NNI 3.0 samples with a fresh, unseeded generator)."""
+    first = next(r for r in results[1] if r["method"] == method)
+    again = run_method(_cfg(tmp_path, dictionary, data_dir), method)
+    assert again["architecture"] == first["architecture"]
+    assert again["test_error"] == first["test_error"] and again["val_curve"] == first["val_curve"]
+
+
 def test_finished_methods_are_skipped_and_changed_settings_refused(results, dictionary, data_dir, tmp_path):
     cfg, records, _ = results
     path = compare.record_path(cfg, "cnn5")

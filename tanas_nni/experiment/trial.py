@@ -20,6 +20,8 @@ import traceback
 import warnings
 
 from ..core.errors import EXIT_USAGE, TanasError
+from ..core.plugins import load_plugins
+from ..core.signals import Interrupted, exit_code, install_signal_handlers, restore_signal_handlers
 from .reporter import Reporter, clean_metric
 from .stages import STAGES
 
@@ -40,6 +42,22 @@ def _parse_params(pairs: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    previous = install_signal_handlers()  # `nnictl stop` sends SIGTERM: the trial ends with a line, exit 143
+    try:
+        return _main(argv)
+    except Interrupted as e:
+        print(f"tanas: interrupted ({e.name}); rerun the experiment (or `nnictl resume`) to resume", file=sys.stderr)
+        return exit_code(e)
+    finally:
+        restore_signal_handlers(previous)
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        load_plugins()  # plugins' distances, methods and stages, as for the `tanas` command; before the parser
+    except TanasError as e:
+        print(f"tanas: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
     parser = argparse.ArgumentParser(prog="python -m tanas_nni.experiment.trial",
                                      description="Run one unit of the tanas pipeline as an NNI trial.")

@@ -53,8 +53,9 @@ from ...models import build_network
 from ...models.handcrafted import HANDCRAFTED
 from ...pipeline import retrain, run_pipeline
 from ...space import architecture_from_sample, cell_space
-from ...strategy.fuse import TensorBatches
-from ...training import TrainConfig, count_parameters, evaluate, fit, recalibrate_bn, seed_everything
+from ...strategy import SeededRandomOneShot, TensorBatches
+from ...training import (TrainConfig, count_parameters, evaluate, fit, recalibrate_bn, reinitialise, seed_everything,
+                         seeded_init)
 from .registry import Context, MethodFn, Outcome, SearchEpoch, register_method
 
 __all__ = ["OneShotBudget", "RandomBudget", "HandcraftedBudget"]
@@ -190,7 +191,10 @@ def _oneshot_evaluator(ctx: Context, epochs: int) -> Classification:
 
 
 def _cell_space(ctx: Context):
-    return cell_space(ctx.task_aware_space(), ctx.data.num_classes, ctx.data.input_shape)
+    """The cell form of the task-aware space; its supernet's initial weights come from the seed alone."""
+    space = ctx.task_aware_space()
+    with seeded_init(ctx.cfg.seed):
+        return cell_space(space, ctx.data.num_classes, ctx.data.input_shape)
 
 
 def _evaluator_budget(ctx: Context, b: OneShotBudget) -> int:
@@ -231,6 +235,7 @@ def _random(ctx: Context) -> Outcome:
     # engine, fails with KeyError 'val_acc' (docs/nni.md, "evaluators"). Each trial trains with the shared recipe for
     # `epochs` epochs and is scored on validation only.
     def trial(model):
+        reinitialise(model, ctx.cfg.seed)  # NNI's engine built it: its initial weights from the seed, as retraining's
         result = fit(model, ctx.data, recipe, seed=ctx.cfg.seed, stage="random search",
                      evaluate_test=False)
         state["n"] += 1
@@ -272,7 +277,7 @@ def _random_one_shot(ctx: Context) -> Outcome:
     space = _cell_space(ctx)
     seed_everything(ctx.cfg.seed)
     t0 = time.perf_counter()
-    strategy = strategies.RandomOneShot()
+    strategy = SeededRandomOneShot(seed=ctx.cfg.seed)  # NNI's RandomOneShot, its path sampling seeded
     exp = NasExperiment(space, _oneshot_evaluator(ctx, epochs), strategy, _nni_config(ctx))
     exp.run()
     if b.subnets:
@@ -302,7 +307,8 @@ def _handcrafted(name: str) -> MethodFn:
     def run(ctx: Context) -> Outcome:
         b = ctx.method_budget
         kwargs = {} if name == "cnn5" else {"stem_stride": b.stem_stride}
-        model = build_network(name, ctx.data.num_classes, ctx.data.input_shape, **kwargs)
+        with seeded_init(ctx.cfg.seed):
+            model = build_network(name, ctx.data.num_classes, ctx.data.input_shape, **kwargs)
         try:  # a stem stride too large for the input fails deep inside torch; say what to change instead
             with torch.no_grad():
                 model.eval()(torch.zeros(2, *ctx.data.input_shape))
