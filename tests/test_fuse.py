@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 import warnings
 
 import pytest
@@ -327,3 +328,35 @@ def test_candidates_are_plain_networks_after_the_search(task):
     layer = layer_of(strategy)
     bns = [m for m in layer.modules() if isinstance(m, nn.BatchNorm2d)]
     assert bns and all(m.track_running_stats and not hasattr(m, "_fuse_tracked") for m in bns)
+
+
+def test_a_stalled_search_is_a_clear_error_not_a_hang(tmp_path):
+    """A batch that never ends (here: a forward pass that sleeps) stops the search with one line, stacks and exit 3."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "stall.py"
+    script.write_text(
+        "import time, torch\n"
+        "import nni.nas.strategy\n"
+        "from nni.nas.experiment import NasExperiment, NasExperimentConfig\n"
+        "from tanas_nni.strategy import FUSE, fuse_evaluator\n"
+        "from tanas_nni.strategy.fuse import lightning\n"
+        "from tests.test_fuse import Toy\n"
+        "real = lightning.FuseLightningModule.training_step\n"
+        "def slow(self, batch, batch_idx):\n"
+        "    if self.trainer.global_step >= 2:\n"
+        "        time.sleep(60)\n"
+        "    return real(self, batch, batch_idx)\n"
+        "lightning.FuseLightningModule.training_step = slow\n"
+        "x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 2, (64,))\n"
+        "ev = fuse_evaluator(x, y, x, y, 2, batch_size=16)\n"
+        "s = FUSE(candidates_per_round=2, rounds=1, cycles=1, stall_seconds=2, task_name='toy')\n"
+        "NasExperiment(Toy(2), ev, s, NasExperimentConfig('sequential', 'raw')).run()\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).resolve().parents[1], env={**__import__("os").environ, "PYTHONPATH": str(
+                           Path(__file__).resolve().parents[1])})
+    assert r.returncode == 3, r.stderr[-2000:]
+    line = next(l for l in r.stderr.splitlines() if l.startswith("tanas: error:"))
+    assert "FUSE search on toy made no progress for" in line and "(last: round 1, epoch 1, weights phase, batch" in line
+    assert "Thread" in r.stderr and "slow" in r.stderr  # the stacks say where it hung

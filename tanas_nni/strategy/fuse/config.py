@@ -32,6 +32,7 @@ class FuseConfig:
     alpha_lr: float = 0.05
     batch_size: int = 128
     reset_weights: bool = True
+    stall_seconds: float = 1800  # no progress for this long stops the search with an error (0: never)
 
     def __post_init__(self):
         check_range("candidates_per_round", self.candidates_per_round, 2)
@@ -43,6 +44,7 @@ class FuseConfig:
         check_range("weight_decay", self.weight_decay, 0)
         check_range("alpha_lr", self.alpha_lr, 0, lo_open=True)
         check_range("batch_size", self.batch_size, 1)
+        check_range("stall_seconds", self.stall_seconds, 0)
 
     def pool(self) -> int:
         """How many candidates the rounds consume."""

@@ -126,6 +126,7 @@ class FuseLightningModule(BaseOneShotLightningModule):
     # --- Lightning hooks --------------------------------------------------------------------------------------------
     def on_train_epoch_start(self):
         ph = self.strategy.phase_of_epoch(self.trainer.current_epoch)
+        self.strategy.watchdog.beat(f"round {ph['round'] + 1}, start of epoch {self.trainer.current_epoch + 1}")
         if ph["first_epoch_of_round"]:
             self._start_round(ph["round"])
         layer = self.mixed_layer()
@@ -146,6 +147,8 @@ class FuseLightningModule(BaseOneShotLightningModule):
 
     def training_step(self, batch, batch_idx):
         ph = self.strategy.phase_of_epoch(self.trainer.current_epoch)
+        self.strategy.watchdog.beat(f"round {ph['round'] + 1}, epoch {self.trainer.current_epoch + 1}, "
+                                    f"{ph['phase']} phase, batch {batch_idx}")
         if batch["phase"] != ph["phase"] or batch["epoch"] != self.trainer.current_epoch:
             raise RuntimeError(f"FUSE: a batch of the {batch['phase']} phase of epoch {batch['epoch']} reached the "
                                f"{ph['phase']} phase of epoch {self.trainer.current_epoch}")

@@ -40,6 +40,7 @@ from torch import nn
 
 from ...core.config import check_range
 from ...core.errors import TanasError
+from ...core.watchdog import Watchdog
 from ...core.progress import Event, ProgressFn, Resumed
 from ..registry import register_strategy
 from .config import ALPHA, WEIGHTS, FuseConfig, pool_size
@@ -92,12 +93,15 @@ class FUSE(OneShotStrategy):
         progress lines, NNI intermediate results.
     task_name
         Named in NaN/inf errors.
+    stall_seconds
+        A search that makes no progress (no batch, no epoch) for this long is stopped with an error naming where it
+        stood and the stacks of every thread, instead of hanging (default 1800; 0 turns it off).
     """
 
     def __init__(self, *, candidates_per_round: int = 4, rounds: int = 3, cycles: int = 2, weight_epochs: int = 1,
                  alpha_epochs: int = 5, alpha_lr: float = 0.05, reset_weights: bool = True, seed: int = 0,
                  checkpoint_dir: str | os.PathLike | None = None,
-                 on_progress: ProgressFn | None = None, task_name: str = "?",
+                 on_progress: ProgressFn | None = None, task_name: str = "?", stall_seconds: float = 1800,
                  mutation_hooks: list[MutationHook] | None = None, **kwargs: Any):
         super().__init__(mutation_hooks=mutation_hooks, **kwargs)
         check_range("fuse.candidates_per_round", candidates_per_round, 2)
@@ -117,6 +121,8 @@ class FUSE(OneShotStrategy):
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.on_progress = on_progress
         self.task_name = task_name
+        self.stall_seconds = stall_seconds
+        self.watchdog = Watchdog(None, "")  # armed for the length of a run (see _run)
         self.rounds_run = rounds
         self._alpha: nn.Parameter | None = None
         self._label: str | None = None
@@ -127,7 +133,7 @@ class FUSE(OneShotStrategy):
         """FUSE with ``cfg``'s schedule (its weight learning rate and batch size belong to :func:`fuse_evaluator`)."""
         return cls(candidates_per_round=cfg.candidates_per_round, rounds=cfg.rounds, cycles=cfg.cycles,
                    weight_epochs=cfg.weight_epochs, alpha_epochs=cfg.alpha_epochs, alpha_lr=cfg.alpha_lr,
-                   reset_weights=cfg.reset_weights, **kwargs)
+                   reset_weights=cfg.reset_weights, stall_seconds=cfg.stall_seconds, **kwargs)
 
     def extra_repr(self) -> str:
         return (f"candidates_per_round={self.candidates_per_round}, rounds={self.rounds}, cycles={self.cycles}, "
@@ -206,6 +212,12 @@ class FUSE(OneShotStrategy):
                 mutated.fit_kwargs["ckpt_path"] = str(last)
                 self._notify(Resumed("search", checkpoint=str(last)))
         return mutated
+
+    def _run(self) -> None:
+        # The whole run is watched, from the trainer's set-up on: a search once stalled right after its space was built.
+        self.watchdog = Watchdog(self.stall_seconds, f"FUSE search on {self.task_name}")
+        with self.watchdog:
+            super()._run()
 
     # --- state ------------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
