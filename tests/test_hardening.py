@@ -46,3 +46,26 @@ def test_the_distance_cache_tells_thread_counts_apart(tiny_dictionary, tmp_path,
         torch.set_num_threads(threads)
     runs = [m for m in computed if m.startswith("distance[fisher] fashion-mnist:coat-vs-rest")]
     assert len(runs) == 2  # one per thread count; the third call came from the cache
+
+
+def test_non_finite_weights_or_metrics_are_never_stored(tmp_path):
+    from tanas_nni.core.errors import NumericalError
+    from tests.test_bad_input_files import snapshot
+
+    store = DictionaryStore.open(tmp_path / "d", create=True)
+    before = snapshot(tmp_path)
+    with pytest.raises(NumericalError, match="weight w holds NaN or infinite values; the entry is not stored"):
+        store.put("mnist:0-vs-rest", {"metrics": {}}, state_dict={"w": torch.tensor([1.0, float("nan")])})
+    with pytest.raises(NumericalError, match="metric test_acc is nan"):
+        store.put("mnist:0-vs-rest", {"metrics": {"test_acc": float("nan")}}, state_dict={"w": torch.zeros(1)})
+    assert snapshot(tmp_path) == before
+
+
+def test_sample_sizes_beyond_the_data_are_said(data_dir, capsys):
+    from tanas_nni.data import SplitSizes, load_task
+
+    data = load_task("quickdraw:cat-vs-rest", data_dir, sizes=SplitSizes(100, 100, 100000))
+    assert data.sizes()["test"] < 100000
+    err = capsys.readouterr().err
+    assert (f"tanas: warning: quickdraw:cat-vs-rest: the test split has {data.sizes()['test']} examples, fewer than the "
+            f"100000 asked for") in err

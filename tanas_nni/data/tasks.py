@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..core.errors import TanasError
+from ..core.logs import warn
 from .datasets import (FASHION_CLASSES, MNIST_CLASSES, ImagePools, download_quickdraw, load_dataset, resolve_data_dir,
                        slug)
 
@@ -276,6 +277,11 @@ def load_task(task: str | TaskSpec, data_dir=None, seed: int = 0, sizes: SplitSi
         imgs, labels = _sample_split(spec, pools, split, getattr(sizes, split), np.random.default_rng(ss))
         x[split] = torch.from_numpy(imgs.astype(np.float32) / 255.0).unsqueeze(1)
         y[split] = torch.from_numpy(labels)
+        wanted = getattr(sizes, split)
+        if wanted is not None and len(labels) < wanted:
+            warn(f"{spec}: the {split} split has {len(labels)} examples, fewer than the {wanted} asked for "
+                 f"(all that the {'class-balanced ' if spec.kind == 'one-vs-rest' else ''}sampling allows); using "
+                 f"{len(labels)}")
     if spec.kind == "one-vs-rest":
         names = (f"not-{spec.classes[0]}", spec.classes[0])
     elif spec.kind == "subset":

@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import warnings
@@ -29,7 +30,7 @@ from typing import Any, Iterator
 
 import torch
 
-from ..core.errors import TanasError
+from ..core.errors import NumericalError, TanasError
 from ..data.tasks import task_folder
 from ..models import build_network
 from ..core.records import atomic_write_text, fsync_dir, temp_dir_beside
@@ -58,6 +59,16 @@ def sha256_file(path: Path) -> str:
 def _canonical(meta: dict) -> bytes:
     body = {k: v for k, v in meta.items() if k != "checksum"}
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _check_finite(task_id: str, meta: dict, state_dict: dict[str, Any] | None) -> None:
+    for name, t in (state_dict or {}).items():
+        if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise NumericalError(f"dictionary entry {task_id}: weight {name} holds NaN or infinite values; the entry is "
+                                 f"not stored (lower the learning rate or check the data)")
+    for key, value in (meta.get("metrics") or {}).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise NumericalError(f"dictionary entry {task_id}: metric {key} is {value}; the entry is not stored")
 
 
 @dataclass
@@ -208,6 +219,7 @@ class DictionaryStore:
         entry (adding its architecture) rewrites it whole and atomically.
         """
         final = self.entry_dir(task_id)
+        _check_finite(task_id, meta, state_dict)  # a broken result is refused, never stored as good
         self.check_writable()
         with self.lock(task_folder(task_id)):
             blobs: dict[str, bytes] = dict(files or {})
