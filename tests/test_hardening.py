@@ -69,3 +69,22 @@ def test_sample_sizes_beyond_the_data_are_said(data_dir, capsys):
     err = capsys.readouterr().err
     assert (f"tanas: warning: quickdraw:cat-vs-rest: the test split has {data.sizes()['test']} examples, fewer than the "
             f"100000 asked for") in err
+
+
+def test_a_read_only_dictionary_is_used_uncached(tiny_dictionary, tmp_path, data_dir, capsys, monkeypatch):
+    """Distances from a dictionary that cannot be written (a team's read-only copy): computed, a warning, no cache."""
+    from tanas_nni.core import records
+    from tests.test_bad_input_files import snapshot
+
+    shutil.copytree(tiny_dictionary.root, tmp_path / "d")
+    store = DictionaryStore.open(tmp_path / "d")
+    before = snapshot(tmp_path)
+
+    def read_only(path, data):  # what a read-only mount does (root ignores file modes, so chmod cannot show it)
+        raise PermissionError(30, "Read-only file system")
+
+    monkeypatch.setattr("tanas_nni.dictionary.store.atomic_write_bytes", read_only)
+    rows = distances_to("mnist:1-vs-rest", store, "fisher", data_dir, samples=64, log=lambda m: None)
+    assert len(rows) == 4 and snapshot(tmp_path) == before
+    assert "cannot write its cache (Read-only file system); results are not cached" in capsys.readouterr().err
+    assert records.atomic_write_bytes is not read_only

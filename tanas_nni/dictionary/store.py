@@ -31,9 +31,10 @@ from typing import Any, Iterator
 import torch
 
 from ..core.errors import NumericalError, TanasError
+from ..core.logs import warn
 from ..data.tasks import task_folder
 from ..models import build_network
-from ..core.records import atomic_write_text, fsync_dir, temp_dir_beside
+from ..core.records import atomic_write_bytes, atomic_write_text, fsync_dir, temp_dir_beside
 
 __all__ = ["DictionaryStore", "Entry", "CorruptEntryError", "sha256_file"]
 
@@ -306,5 +307,15 @@ class DictionaryStore:
             warnings.warn(f"ignoring unreadable cache file {path}")
             return None
 
-    def cache_put(self, namespace: str, key: str, value: Any) -> None:
-        atomic_write_text(self.cache_path(namespace, key), json.dumps(value, indent=1, sort_keys=True) + "\n")
+    def cache_put(self, namespace: str, key: str, value: Any) -> bool:
+        """Cache ``value``; on a read-only dictionary (a team's shared copy, say) warn once and go on uncached."""
+        return self.cache_write(self.cache_path(namespace, key),
+                                (json.dumps(value, indent=1, sort_keys=True) + "\n").encode())
+
+    def cache_write(self, path: Path, data: bytes) -> bool:
+        try:
+            atomic_write_bytes(path, data)
+            return True
+        except OSError as e:
+            warn(f"dictionary {self.root}: cannot write its cache ({e.strerror or e}); results are not cached")
+            return False

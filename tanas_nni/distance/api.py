@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import sys
 import time
 from typing import Callable
@@ -11,7 +10,6 @@ from typing import Callable
 import torch
 
 from ..core.config import config_hash, from_dict
-from ..core.records import atomic_write_bytes
 from ..data import SplitSizes, TaskData, TaskSpec, load_task
 from ..dictionary import DictionaryStore, Entry
 from ..core.errors import TanasError
@@ -86,7 +84,7 @@ def _target_network(store: DictionaryStore, data: TaskData, reference: Entry, lo
         on_epoch=lambda ep, row: log(f"  epoch {ep}: val acc {row['val_acc']:.3f}"))
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    store.cache_write(path, buf.getvalue())
     return model.cpu().eval()  # fit() trains on the default device; distances read every network on the CPU
 
 
@@ -158,8 +156,7 @@ def distances_to(target: str, store: DictionaryStore, method: str = "fisher", da
                 f"{i + 1}/{len(entries)})")
         cached = {"target": task, "method": dist.name, "settings": dist.settings_dict(), "seed": seed,
                   "distances": values, "seconds": time.perf_counter() - start}
-        if os.access(store.root, os.W_OK):
-            store.cache_put(CACHE, key, cached)
+        store.cache_put(CACHE, key, cached)
     return sorted(cached["distances"].items(), key=lambda kv: (kv[1], kv[0]))
 
 
