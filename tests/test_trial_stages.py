@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 
+import torch
 import yaml
 
 from tanas_nni.dictionary import DictionaryStore
@@ -13,9 +15,9 @@ from tanas_nni.distance import distances_to
 from tests.conftest import REPO
 
 
-def _trial(*argv, timeout=300):
+def _trial(*argv, timeout=300, env=None):
     r = subprocess.run([sys.executable, "-m", "tanas_nni.experiment.trial", *map(str, argv)], capture_output=True,
-                       text=True, timeout=timeout, cwd=REPO)
+                       text=True, timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})})
     final = [l for l in r.stderr.splitlines() if l.startswith("final result: ")]
     return r.returncode, (json.loads(final[-1][len("final result: "):]) if final else None), r.stderr
 
@@ -25,14 +27,21 @@ def test_distance_stage_fills_the_cache_the_matrix_reads(tiny_dictionary, tmp_pa
     cfg = tmp_path / "distance.yml"
     cfg.write_text(yaml.safe_dump({"dictionary": "d", "data_dir": str(data_dir),
                                    "distance": {"method": "fisher", "settings": {"samples": 64}}}))
-    code, final, err = _trial("distance", "--config", cfg, "--param", "target=mnist:0-vs-rest")
+    # One thread in both processes: the cache tells thread counts apart (their sums differ in the last digits).
+    code, final, err = _trial("distance", "--config", cfg, "--param", "target=mnist:0-vs-rest",
+                              env={"OMP_NUM_THREADS": "1"})
     assert code == 0, err
     assert final["target"] == "mnist:0-vs-rest" and final["nearest"] != "mnist:0-vs-rest"
     assert final["distances"]["mnist:0-vs-rest"] == 0.0 and len(final["distances"]) == 4
     # the trial's column is what the API returns from the cache, without computing again
     store = DictionaryStore.open(tmp_path / "d")
-    again = dict(distances_to("mnist:0-vs-rest", store, "fisher", str(data_dir), samples=64,
-                              log=lambda m: (_ for _ in ()).throw(AssertionError(f"recomputed: {m}"))))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        again = dict(distances_to("mnist:0-vs-rest", store, "fisher", str(data_dir), samples=64,
+                                  log=lambda m: (_ for _ in ()).throw(AssertionError(f"recomputed: {m}"))))
+    finally:
+        torch.set_num_threads(threads)
     assert again == final["distances"]
 
 
