@@ -59,7 +59,10 @@ def _main(argv: list[str] | None) -> int:
         print(f"tanas: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse's own errors (one line, exit 2) and --help: an exit code for in-process callers
+        return int(e.code or 0)
     try:
         code = args.handler(args)
     except TanasError as e:

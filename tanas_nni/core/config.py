@@ -143,9 +143,6 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     if isinstance(data, cls):
         return data
     if data is None:
-        if not allow_empty:
-            raise TanasError(f"{path}: the config file is empty; write the keys you want to set (the files in configs/ "
-                             f"are examples), or leave out the file to take every default")
         data = {}
     if not isinstance(data, dict):
         raise TanasError(f"{where}: expected a mapping, got {data!r}")

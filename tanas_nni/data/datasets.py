@@ -371,6 +371,7 @@ def _read_array(path: Path, mmap: bool = False) -> np.ndarray:
             version = np.lib.format.read_magic(f)
             shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
                                else np.lib.format.read_array_header_2_0(f))
+            offset = f.tell()
     except (OSError, ValueError, EOFError) as e:
         raise TanasError(f"{path}: not a numpy .npy file ({str(e).splitlines()[0]})") from None
     if dtype.hasobject:
@@ -378,12 +379,16 @@ def _read_array(path: Path, mmap: bool = False) -> np.ndarray:
                          f"(np.save(path, images.astype(np.uint8)))")
     if dtype.kind not in "uifb":
         raise TanasError(f"{path}: holds {dtype} values, not numbers; save the images as uint8")
+    if any(d < 0 for d in shape):
+        raise TanasError(f"{path}: damaged header (shape {tuple(shape)})")
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if expected != size - offset:  # checked before reading: a damaged header must not make us allocate its claim
+        raise TanasError(f"{path}: truncated or damaged: the header says {dtype} {tuple(shape)} ({expected} bytes of "
+                         f"data), the file has {size - offset} bytes of data")
     try:
         arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        expected = int(np.prod(shape)) * dtype.itemsize
-        raise TanasError(f"{path}: truncated or damaged: the header says {dtype} {tuple(shape)} ({expected} bytes of "
-                         f"data), the file has {size} bytes ({str(e).splitlines()[0]})") from None
+    except (OSError, ValueError, EOFError, MemoryError) as e:
+        raise TanasError(f"{path}: cannot be read ({str(e).splitlines()[0]})") from None
     return arr
 
 
