@@ -94,6 +94,7 @@ BAD_INPUT_TESTS = {
     "test_distance_stage_bad_input_fails_the_trial", "test_bad_input_is_one_line_exit_2", "test_recipe_validation",
     "test_nan_loss_names_stage_task_and_step", "test_a_broken_category_file_is_one_line_naming_it",
     "test_a_bad_search_config_is_one_line_and_writes_nothing", "test_bad_search_flags_are_one_line_and_write_nothing",
+    "test_bad_input_across_commands",
 }
 _bad_input_results: dict[str, str] = {}
 

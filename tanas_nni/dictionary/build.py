@@ -16,7 +16,7 @@ import torch
 from ..core.config import PATH, check_range, check_seed, config_hash, to_dict
 from ..data import SplitSizes, TaskSpec, canonical_task_id, load_dataset, load_task, register_dataset
 from ..core.errors import TanasError
-from ..models import build_network
+from ..models import NETWORKS, build_network
 from ..training import TrainConfig, default_device, fit, seeded_init
 from ..core.records import library_versions
 from .store import CorruptEntryError, DictionaryStore, Entry
@@ -35,6 +35,8 @@ class NetworkConfig:
     features: int = 128
 
     def __post_init__(self):
+        if self.name not in NETWORKS:
+            raise TanasError(f"name: unknown network {self.name!r} (known: {', '.join(sorted(NETWORKS))})")
         check_range("width", self.width, 1)
         check_range("features", self.features, 1)
 

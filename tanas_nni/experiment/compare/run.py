@@ -128,8 +128,23 @@ def load_records(folder: str | Path) -> list[dict]:
             continue
         try:
             rec = json.loads(path.read_text())
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and "method" in rec and "test_error" in rec:
-            records.append(rec)
+        except (ValueError, UnicodeDecodeError) as e:
+            # Records are written atomically, so a damaged one was changed by hand or by a full disk: say which.
+            raise TanasError(f"{path}: not a readable record ({e}); delete it (its method reruns with `tanas compare`)"
+                             ) from None
+        if isinstance(rec, dict) and "method" in rec:
+            records.append(_checked_record(path, rec))
     return records
+
+
+_RECORD_FIELDS = {"method": str, "target": str, "test_error": (int, float), "params": (int, float),
+                  "search_seconds": (int, float)}
+
+
+def _checked_record(path: Path, rec: dict) -> dict:
+    for name, kind in _RECORD_FIELDS.items():
+        value = rec.get(name)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise TanasError(f"{path}: {name}: expected {'a number' if kind != str else 'a string'}, got {value!r}; "
+                             f"delete the record (its method reruns with `tanas compare`)")
+    return rec
