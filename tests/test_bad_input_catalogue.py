@@ -55,6 +55,10 @@ def _configs(root):
     (root / "duplicate.yml").write_text("target: mnist:0-vs-rest\ntarget: mnist:1-vs-rest\n")
     (root / "empty.yml").write_text("")
     (root / "not-yaml.yml").write_bytes(b"\xff\xfe\x00binary")
+    # A finished export that a failed rerun into the same folder must leave exactly as it is.
+    (root / "export").mkdir()
+    (root / "export" / "config.yml").write_text(yaml.safe_dump(GOOD_SEARCH))
+    (root / "export" / "metrics.json").write_text(json.dumps({"test_error": 0.05}))
     (root / "records").mkdir()
     (root / "records" / "bad.json").write_text("{not json")
     good = {"method": "cnn5", "target": "mnist:0-vs-rest", "test_error": 4.2, "params": 0.1, "search_seconds": 0}
@@ -103,6 +107,12 @@ CASES = {
                                               "{root}/nope.yml"], "nope.yml"),
     "search --space-file not a space": (SEARCH + ["--target", "mnist:2-vs-rest", "--space", "standard",
                                                   "--space-file", "{root}/search-k-zero.yml"], "search-k-zero.yml"),
+    "search into a finished export, k too large": (SEARCH + ["--target", "mnist:2-vs-rest", "--k", "9", "--out",
+                                                             "{root}/export"], "k: 9 is larger"),
+    "search into a finished export, no architectures": (SEARCH + ["--target", "mnist:2-vs-rest", "--out",
+                                                                  "{root}/export"], "have no architecture"),
+    "search into a finished export, bad target": (SEARCH + ["--target", "mnist:12-vs-rest", "--out",
+                                                            "{root}/export"], "unknown class '12'"),
     # tanas dictionary
     **{f"dictionary build {n}": (["dictionary", "build", "{root}/" + n + ".yml", "--dictionary", "{root}/new",
                                   "--data-dir", "{data}"], m) for n, m in [
