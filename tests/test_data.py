@@ -122,10 +122,11 @@ def test_missing_files_offline_error_names_the_place(tmp_path):
         load_dataset("mnist", tmp_path)
     msg = str(e.value)
     assert str(tmp_path / "MNIST" / "raw") in msg and "train-images-idx3-ubyte.gz" in msg and "\n" not in msg
+    assert not any(tmp_path.iterdir())  # a failed download leaves the data root as it was (no empty MNIST/raw)
     with pytest.raises(TanasError) as e:
         download_quickdraw("cat", tmp_path)
     assert "could not be downloaded" in str(e.value) and str(tmp_path / "quickdraw") in str(e.value)
-    assert not list((tmp_path / "quickdraw").glob("*"))  # nothing half-written left behind
+    assert not any(tmp_path.iterdir())  # nothing half-written, no empty folder left behind
 
 
 def test_truncated_idx_file(tmp_path, data_dir):

@@ -12,9 +12,12 @@ which files to put where.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import os
+import shutil
+import tempfile
 import re
 import struct
 import urllib.error
@@ -184,19 +187,35 @@ def _find_idx(raw: Path, stem: str) -> Path | None:
 
 
 def _torchvision_download(folder: str, root: Path) -> None:
-    """Fetch MNIST or Fashion-MNIST with torchvision (it writes ``root/<folder>/raw``)."""
+    """Fetch MNIST or Fashion-MNIST with torchvision into ``root/<folder>/raw``.
+
+    torchvision downloads into a temporary folder beside it; only complete files are moved into place, so a failed
+    download (offline, say) leaves the data root as it was: no empty ``raw`` folder, no half file.
+    """
     import torchvision
 
     cls = {"MNIST": torchvision.datasets.MNIST, "FashionMNIST": torchvision.datasets.FashionMNIST}[folder]
+    created = not root.exists()
+    tmp = None
     try:
         root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".download-{folder}-"))
         for train in (True, False):
-            cls(str(root), train=train, download=True)
+            cls(str(tmp), train=train, download=True)
+        raw = root / folder / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        for f in (tmp / folder / "raw").glob("*.gz"):
+            os.replace(f, raw / f.name)
     except (OSError, RuntimeError, urllib.error.URLError) as e:
         raise TanasError(
             f"{folder} is not in {root / folder / 'raw'} and could not be downloaded ({type(e).__name__}: {e}); "
             f"put the 4 official files ({', '.join(s + '.gz' for s in _IDX_FILES)}) there, or pass --data-dir / set "
             f"TANAS_DATA_DIR to a folder that has them") from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if created and root.is_dir() and not any(root.iterdir()):
+            root.rmdir()
 
 
 def _load_idx_dataset(name: str, folder: str, classes: tuple[str, ...], root: Path,
@@ -253,6 +272,7 @@ def download_quickdraw(category: str, root: str | Path) -> Path:
     url = QUICKDRAW_URL.format(category=urllib.request.quote(name))
     target = folder / f"full_numpy_bitmap_{slug(category).replace('-', '_')}.npy"
     tmp = target.with_suffix(".part")
+    created = [p for p in (folder, *folder.parents) if not p.exists()]  # folders to take away again on failure
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as f:
@@ -261,6 +281,9 @@ def download_quickdraw(category: str, root: str | Path) -> Path:
         os.replace(tmp, target)
     except (OSError, urllib.error.URLError) as e:
         tmp.unlink(missing_ok=True)
+        for p in created:  # deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()
         raise TanasError(f"Quick, Draw! category {category!r} is not in {folder} and could not be downloaded from {url} "
                          f"({getattr(e, 'reason', e)}); put {category}.npy (uint8, N x 784) there") from None
     return target
