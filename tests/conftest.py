@@ -115,6 +115,35 @@ def pytest_collection_modifyitems(config, items):
             raise pytest.UsageError(f"tests/conftest.py BAD_INPUT_TESTS names no test: {', '.join(sorted(missing))}")
 
 
+_SKIP = {".venv", ".git", "__pycache__", ".pytest_cache", ".hypothesis"}
+
+
+def _disk_state(*roots: Path) -> dict:
+    state = {}
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d not in _SKIP]
+            for name in filenames:
+                st = os.stat(os.path.join(dirpath, name))
+                state[os.path.join(dirpath, name)] = (st.st_size, st.st_mtime_ns)
+            state[dirpath] = "dir"
+    return state
+
+
+@pytest.fixture(autouse=True)
+def _catalogue_leaves_the_disk_alone(request):
+    """Every catalogue case: nothing in the checkout (its runs/ included) or the data changes while it runs. The cases
+    that write into folders of their own compare those byte for byte too."""
+    if request.node.get_closest_marker("bad_input") is None:
+        yield
+        return
+    before = _disk_state(REPO, DATA_DIR)
+    yield
+    after = _disk_state(REPO, DATA_DIR)
+    changed = sorted(set(before.items()) ^ set(after.items()))
+    assert not changed, f"a bad input changed the disk: {changed[:3]}"
+
+
 def pytest_runtest_logreport(report):
     if report.when == "call" and "bad_input" in report.keywords:
         _bad_input_results[report.nodeid] = report.outcome
