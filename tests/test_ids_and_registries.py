@@ -3,7 +3,6 @@ folder per target."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -13,12 +12,10 @@ import yaml
 from tanas_nni.cli import main
 from tanas_nni.core.errors import TanasError
 from tanas_nni.data import canonical_task_id, task_folder
-from tanas_nni.dictionary import DictionaryStore
 from tanas_nni.distance import DISTANCES, TaskDistance, register_distance
 from tanas_nni.pipeline import load_search_config, task_aware_space
-from tanas_nni.space import Architecture
 from tests.conftest import REPO
-from tests.test_task_aware import FAKE
+from tests.test_task_aware import with_fake_architectures
 
 ALIASES = ["fashion-mnist:1-vs-rest", " FASHION-MNIST: Trouser-VS-rest", "fashion-mnist:trouser-vs-rest"]
 
@@ -26,13 +23,7 @@ ALIASES = ["fashion-mnist:1-vs-rest", " FASHION-MNIST: Trouser-VS-rest", "fashio
 @pytest.fixture(scope="module")
 def store(tiny_dictionary, tmp_path_factory):
     """The tiny dictionary with an architecture in every entry."""
-    root = tmp_path_factory.mktemp("ids") / "dictionary"
-    shutil.copytree(tiny_dictionary.root, root)
-    s = DictionaryStore.open(root)
-    for task, arch in FAKE.items():
-        s.update(task, architecture={"arch": Architecture.from_dict(arch).to_dict(), "score": {},
-                                     "space": "standard", "strategy": "fuse", "settings": {}})
-    return s
+    return with_fake_architectures(tiny_dictionary, tmp_path_factory.mktemp("ids") / "dictionary")
 
 
 def test_one_spelling_per_task():

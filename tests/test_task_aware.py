@@ -37,16 +37,19 @@ TARGET = "mnist:2-vs-rest"
 ARCHS = {task: Architecture.from_dict(arch) for task, arch in FAKE.items()}
 
 
-@pytest.fixture(scope="module")
-def store(tiny_dictionary, tmp_path_factory):
-    """A copy of the tiny dictionary with a (fake) architecture in every entry."""
-    root = tmp_path_factory.mktemp("ta") / "dictionary"
-    shutil.copytree(tiny_dictionary.root, root)
+def with_fake_architectures(dictionary, root) -> DictionaryStore:
+    """A copy of ``dictionary`` at ``root`` with the (fake) architecture of :data:`FAKE` in every entry."""
+    shutil.copytree(dictionary.root, root)
     s = DictionaryStore.open(root)
     for task, arch in FAKE.items():
         s.update(task, architecture={"arch": Architecture.from_dict(arch).to_dict(), "score": {"val_acc": 0.9},
                                      "space": "standard", "strategy": "fuse", "settings": {}})
     return s
+
+
+@pytest.fixture(scope="module")
+def store(tiny_dictionary, tmp_path_factory):
+    return with_fake_architectures(tiny_dictionary, tmp_path_factory.mktemp("ta") / "dictionary")
 
 
 def test_holds_only_what_the_k_nearest_use(store):

@@ -17,7 +17,7 @@ import warnings
 from .. import __version__
 from ..core.errors import EXIT_USAGE, TanasError
 from ..core.plugins import load_plugins
-from ..core.signals import Interrupted, exit_code, install_signal_handlers, restore_signal_handlers
+from ..core.signals import run_stoppable
 from ..core.progress import Event, format_event
 
 __all__ = ["main", "build_parser", "print_event"]
@@ -40,14 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    previous = install_signal_handlers()  # first: a Ctrl-C or SIGTERM from here on ends with a message
-    try:
-        return _main(argv)
-    except Interrupted as e:
-        print(f"tanas: interrupted ({e.name}); run the same command again to resume", file=sys.stderr)
-        return exit_code(e)
-    finally:
-        restore_signal_handlers(previous)
+    # First: a Ctrl-C, or the SIGTERM that `nnictl stop` sends, from here on ends with a line, not a traceback.
+    return run_stoppable(lambda: _main(argv), "run the same command again to resume")
 
 
 def _main(argv: list[str] | None) -> int:

@@ -10,9 +10,11 @@ previous state or the new one, never half of one.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
+from typing import Callable
 
-__all__ = ["Interrupted", "install_signal_handlers", "restore_signal_handlers", "exit_code"]
+__all__ = ["Interrupted", "install_signal_handlers", "restore_signal_handlers", "exit_code", "run_stoppable"]
 
 
 class Interrupted(BaseException):
@@ -54,3 +56,16 @@ def restore_signal_handlers(previous: dict) -> None:
 def exit_code(e: Interrupted) -> int:
     """The shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
     return 128 + e.signum
+
+
+def run_stoppable(main: Callable[[], int], hint: str) -> int:
+    """Run an entry point's ``main`` with SIGINT and SIGTERM as a clean stop: one line (``hint`` says how to go on),
+    exit code 130 / 143; the process's own handlers come back afterwards."""
+    previous = install_signal_handlers()
+    try:
+        return main()
+    except Interrupted as e:
+        print(f"tanas: interrupted ({e.name}); {hint}", file=sys.stderr)
+        return exit_code(e)
+    finally:
+        restore_signal_handlers(previous)

@@ -21,7 +21,7 @@ import warnings
 
 from ..core.errors import EXIT_USAGE, TanasError
 from ..core.plugins import load_plugins
-from ..core.signals import Interrupted, exit_code, install_signal_handlers, restore_signal_handlers
+from ..core.signals import run_stoppable
 from .reporter import Reporter, clean_metric
 from .stages import STAGES
 
@@ -42,14 +42,8 @@ def _parse_params(pairs: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    previous = install_signal_handlers()  # `nnictl stop` sends SIGTERM: the trial ends with a line, exit 143
-    try:
-        return _main(argv)
-    except Interrupted as e:
-        print(f"tanas: interrupted ({e.name}); rerun the experiment (or `nnictl resume`) to resume", file=sys.stderr)
-        return exit_code(e)
-    finally:
-        restore_signal_handlers(previous)
+    # First: a Ctrl-C, or the SIGTERM that `nnictl stop` sends, from here on ends with a line, not a traceback.
+    return run_stoppable(lambda: _main(argv), "rerun the experiment (or `nnictl resume`) to resume")
 
 
 def _main(argv: list[str] | None) -> int:
