@@ -1,0 +1,254 @@
+"""The benchmark suite (benchmarks/suite.py) end to end on the `tiny` budget; its resume, failures and statistics.
+
+The sweep: two Quick, Draw! targets, one seed, TA-NAS (`fuse-task-aware`, on a tiny 4-task dictionary given small
+architectures, as in tests/test_compare.py) and the 5-conv CNN, on real data, in seconds.
+"""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tanas_nni.dictionary import DictionaryStore
+from tanas_nni.experiment.compare import Outcome, register_method, unregister_method
+from tanas_nni.space import Architecture
+
+warnings.filterwarnings("ignore")
+
+REPO = Path(__file__).resolve().parents[1]
+TARGETS = ["quickdraw:cat-vs-rest", "quickdraw:fish-vs-rest"]
+METHODS = ["fuse-task-aware", "cnn5"]
+COLUMNS = ["target", "seed", "method", "test_error", "params", "search_seconds", "total_seconds", "device"]
+ARCHS = {"mnist:0-vs-rest": ("sep_conv_3x3", 8), "mnist:1-vs-rest": ("dil_conv_3x3", 8),
+         "fashion-mnist:trouser-vs-rest": ("max_pool_3x3", 12), "fashion-mnist:coat-vs-rest": ("conv_7x1_1x7", 12)}
+
+
+def _load_suite():
+    name = "tanas_benchmark_suite"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / "suite.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses' annotations are resolved through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def suite():
+    return _load_suite()
+
+
+@pytest.fixture(scope="module")
+def dictionary(tiny_dictionary, tmp_path_factory):
+    root = tmp_path_factory.mktemp("suite-dict") / "dictionary"
+    shutil.copytree(tiny_dictionary.root, root)
+    store = DictionaryStore.open(root)
+    for task, (op, stem) in ARCHS.items():
+        arch = Architecture.from_dict({"skeleton": {"stem": stem, "cells": 2, "reductions": [0, 1]},
+                                       "cell": {"nodes": 2, "edges": [[0, 1, op]]}})
+        store.update(task, architecture={"arch": arch.to_dict(), "space": "standard", "strategy": "fuse"})
+    return root
+
+
+def _argv(tmp: Path, data_dir, dictionary, *extra) -> list[str]:
+    return ["--budget", "tiny", "--targets", ",".join(TARGETS), "--seeds", "0", "--methods", ",".join(METHODS),
+            "--results", str(tmp / "runs"), "--out", str(tmp / "out"), "--data-dir", str(data_dir),
+            "--dictionary", str(dictionary), "--threads", "2", *extra]
+
+
+def _finished(tmp: Path) -> dict:
+    return {p.relative_to(tmp).as_posix(): json.loads(p.read_text())["finished"]
+            for p in sorted((tmp / "runs" / "tiny").glob("seed*/*/*.json")) if p.name != "config.json"}
+
+
+@pytest.fixture(scope="module")
+def sweep(suite, dictionary, data_dir, tmp_path_factory):
+    """One tiny sweep (2 targets × 1 seed × 2 methods) and its printed lines."""
+    tmp = tmp_path_factory.mktemp("suite")
+    import io
+    from contextlib import redirect_stdout
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        rc = suite.main(_argv(tmp, data_dir, dictionary))
+    return tmp, rc, buf.getvalue()
+
+
+def test_the_sweep_writes_the_records_csv_report_and_plots(sweep):
+    tmp, rc, out = sweep
+    assert rc == 0, out
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] + "]" for line in lines] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
+    assert all("test error" in line and "total" in line and "reused" not in line for line in lines)
+    # one record per cell, where the docs say
+    for t in ("quickdraw__cat-vs-rest", "quickdraw__fish-vs-rest"):
+        for m in METHODS:
+            rec = json.loads((tmp / "runs" / "tiny" / "seed0" / t / f"{m}.json").read_text())
+            assert rec["seed"] == 0 and rec["budget_name"] == "tiny" and rec["method"] == m
+    reports = list((tmp / "out").glob("suite-*.md"))
+    assert len(reports) == 1
+    stem = reports[0].with_suffix("")
+    rows = list(csv.DictReader(open(stem.with_suffix(".csv"))))
+    assert len(rows) == 4 and set(COLUMNS) <= set(rows[0])
+    assert {(r["target"], r["method"]) for r in rows} == {(t, m) for t in TARGETS for m in METHODS}
+    for r in rows:
+        assert r["status"] == "ok" and r["seed"] == "0"
+        assert 0.0 <= float(r["test_error"]) <= 100.0
+        assert int(r["test_size"]) == 200  # the tiny budget's test split
+        assert float(r["test_error"]) == pytest.approx(100.0 * int(r["test_wrong"]) / 200)
+        assert 0.0 < float(r["params"]) < 1.0  # millions
+        assert float(r["total_seconds"]) > 0 and r["device"].startswith("cpu")
+        if r["method"] == "cnn5":
+            assert float(r["search_seconds"]) == 0.0
+        else:
+            assert 0 < float(r["search_seconds"]) <= float(r["total_seconds"])
+    md = reports[0].read_text()
+    assert "## Per method" in md and "| method | cells | test error (%) | 95 % interval |" in md
+    assert "TA-NAS: FUSE, task-aware space (`fuse-task-aware`) | 2 |" in md
+    assert "## TA-NAS against each method (paired cells)" in md
+    assert "| TA-NAS vs | cells | wins | ties | losses | mean difference (pt) | Wilcoxon p |" in md
+    assert "| 5-conv CNN | 2 |" in md and "too few cells" in md  # two cells cannot make a signed-rank test
+    assert "same number of misclassified test examples" in md
+    assert "## The bars of docs/targets.md" in md and "Machine:" in md and "benchmarks/suite.py --budget tiny" in md
+    for png in (stem.parent / f"{stem.name}-errors.png", stem.parent / f"{stem.name}-cost.png"):
+        data = png.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
+
+
+def test_a_second_run_reuses_every_cell(suite, sweep, dictionary, data_dir):
+    import io
+    from contextlib import redirect_stdout
+
+    tmp, _, _ = sweep
+    before = _finished(tmp)
+    assert len(before) == 4
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert suite.main(_argv(tmp, data_dir, dictionary)) == 0
+    out = buf.getvalue()
+    assert sum(1 for line in out.splitlines() if line.startswith("[") and " reused (" in line) == 4, out
+    assert "0 ran, 4 reused, 0 failed" in out
+    assert _finished(tmp) == before  # no method ran again
+    # the report from the records alone: the same rows, and both sweep runs listed with their commands
+    with redirect_stdout(io.StringIO()):
+        assert suite.main(_argv(tmp, data_dir, dictionary, "--report-only")) == 0
+    md = next((tmp / "out").glob("suite-*.md")).read_text()
+    assert md.count("`python benchmarks/suite.py --budget tiny") >= 3  # two sweeps and this report's command
+    assert _finished(tmp) == before
+
+
+def test_a_failing_method_is_reported_and_the_sweep_goes_on(suite, data_dir, tmp_path):
+    import io
+    from contextlib import redirect_stdout
+
+    def broken(ctx) -> Outcome:
+        raise RuntimeError("the broken method broke\nsecond line")
+
+    calls = []
+
+    def fine(ctx) -> Outcome:
+        calls.append(ctx.cfg.target)
+        return Outcome("fixed", None, 1000, {"test_acc": 0.9, "val_acc": 0.9, "seconds": 0.1, "history": []}, 0.5, {})
+
+    register_method("suite-broken", broken, kind="handcrafted")
+    register_method("suite-fine", fine, kind="handcrafted")
+    try:
+        argv = ["--budget", "tiny", "--targets", TARGETS[0], "--seeds", "3", "--methods", "suite-broken,suite-fine",
+                "--results", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--data-dir", str(data_dir)]
+        buf = io.StringIO()
+        with redirect_stdout(buf):
+            assert suite.main(argv) == 1  # the sweep ended, with a failure
+        out = buf.getvalue()
+        assert "[1/2] seed 3 quickdraw:cat-vs-rest suite-broken: FAILED" in out
+        assert "RuntimeError: the broken method broke" in out and "second line" not in out
+        assert "[2/2] seed 3 quickdraw:cat-vs-rest suite-fine: test error 10.00 %" in out and calls == [TARGETS[0]]
+        md = next((tmp_path / "out").glob("suite-*.md")).read_text()
+        assert "## Failed and missing runs" in md
+        assert "| suite-broken | failed | RuntimeError: the broken method broke |" in md
+        rows = {r["method"]: r for r in csv.DictReader(open(next((tmp_path / "out").glob("suite-*.csv"))))}
+        assert rows["suite-broken"]["status"] == "failed" and rows["suite-broken"]["test_error"] == ""
+        assert rows["suite-fine"]["status"] == "ok"
+        # a rerun retries the failed method only
+        with redirect_stdout(io.StringIO()):
+            assert suite.main(argv) == 1
+        assert calls == [TARGETS[0]]
+    finally:
+        unregister_method("suite-broken")
+        unregister_method("suite-fine")
+
+
+def _rows(suite, errors: dict[str, list[int]], size: int = 1000) -> list[dict]:
+    """Synthetic finished rows: method -> misclassified test examples per cell."""
+    rows = []
+    for m, wrongs in errors.items():
+        for i, w in enumerate(wrongs):
+            rows.append({"target": f"quickdraw:t{i // 2}-vs-rest", "seed": i % 2, "method": m, "status": "ok",
+                         "test_error": 100.0 * w / size, "test_wrong": w, "test_size": size, "params": 0.1,
+                         "search_seconds": 10.0 if m != "cnn5" else 0.0, "space_seconds": 1.0,
+                         "retrain_seconds": 5.0, "total_seconds": 15.0, "device": "cpu", "kind": None,
+                         "architecture": "", "data_fingerprint": "", "finished": 0.0, "error": ""})
+    return rows
+
+
+def test_paired_statistics(suite):
+    from scipy import stats
+
+    ta = [50, 60, 40, 45, 70, 52, 48, 41, 60, 66, 39, 55]
+    other = [55, 60, 47, 50, 69, 60, 58, 41, 70, 70, 45, 61]  # two ties (same misclassified count), one loss
+    rows = _rows(suite, {"fuse-task-aware": ta, "darts": other})
+    p = suite.paired(rows, "darts")
+    assert (p["cells"], p["wins"], p["ties"], p["losses"]) == (12, 9, 2, 1)
+    diffs = [(a - b) / 10 for a, b in zip(ta, other) if a != b]
+    assert p["p"] == pytest.approx(stats.wilcoxon(diffs).pvalue)
+    assert p["mean_diff"] == pytest.approx(sum((a - b) / 10 for a, b in zip(ta, other)) / 12)
+    mean, half = suite.t_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and half == pytest.approx(stats.t.ppf(0.975, 2) * 1.0 / 3 ** 0.5)
+    assert suite.t_interval([4.0]) == (4.0, None)
+
+
+def test_bars_say_where_ta_nas_loses(suite, tmp_path):
+    cfg = suite.load_suite(REPO / "benchmarks" / "suite.yml", "cpu")
+    rows = _rows(suite, {"fuse-task-aware": [60] * 6, "random": [50] * 6, "cnn5": [55, 55, 55, 70, 70, 70]})
+    lines, plain = suite.bars(cfg, rows, suite.method_summary(rows),
+                              [suite.paired(rows, "random"), suite.paired(rows, "cnn5")])
+    text = "\n".join(lines)
+    assert ("| lowest mean test error of all methods | 6.00 % | ≤ NNI random search's 5.00 % | **missed** by 1.00 pt |"
+            in text)
+    assert ("| beats NNI random search on ≥ 60 % of paired cells | 0/6 (0%) | ≥ 4/6 | **missed** by 4 cell(s) |"
+            in text)
+    assert "| mean error ≤ the 5-conv CNN's | 6.00 % | ≤ 6.25 % | met |" in text
+    assert "search cost ≤ 0.25× NNI random search's | 10 s | ≤ 2 s (0.25× 10 s) | **missed** by 8 s |" in text
+    assert any("TA-NAS does not have the lowest mean error" in p for p in plain)
+    assert any("TA-NAS beats NNI random search in only 0 of 6 cells" in p for p in plain)
+
+
+def test_shipped_config_plans(suite):
+    """The default sweeps the brief asks for: 6 Quick, Draw! targets, the methods, the seeds of each budget."""
+    raw = yaml.safe_load((REPO / "benchmarks" / "suite.yml").read_text())
+    assert set(raw["budgets"]) >= {"tiny", "cpu", "gpu"}
+    cpu = suite.load_suite(REPO / "benchmarks" / "suite.yml", "cpu").plan
+    gpu = suite.load_suite(REPO / "benchmarks" / "suite.yml", "gpu").plan
+    six = {f"quickdraw:{c}-vs-rest" for c in ("cat", "apple", "bicycle", "fish", "train", "diamond")}
+    assert six <= set(cpu.targets) and six <= set(gpu.targets)
+    assert cpu.seeds == [0, 1] and gpu.seeds == [0, 1, 2]
+    base = ["fuse-task-aware", "fuse-standard", "darts", "random", "random-one-shot", "cnn5"]
+    assert cpu.methods == base and gpu.methods == base + ["resnet18"]
+    g = suite.load_suite(REPO / "benchmarks" / "suite.yml", "gpu").active
+    assert g.samples.train is None and g.retrain.epochs == 20 and g.fuse.rounds == 3  # FUSE's default rounds
+
+
+def test_bad_flags_are_one_line(suite, capsys):
+    assert suite.main(["--budget", "nope"]) == 2
+    assert "unknown budget 'nope'" in capsys.readouterr().err
+    assert suite.main(["--budget", "tiny", "--methods", "no-such-method"]) == 2
+    assert "unknown method 'no-such-method'" in capsys.readouterr().err
+    assert suite.main(["--budget", "tiny", "--seeds", "a,b"]) == 2
+    assert "--seeds" in capsys.readouterr().err
