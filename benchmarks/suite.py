@@ -39,6 +39,7 @@ from machine import describe, slug  # noqa: E402
 
 from tanas_nni.core.config import PATH, check_range, config_hash, load_config, to_dict  # noqa: E402
 from tanas_nni.core.errors import TanasError  # noqa: E402
+from tanas_nni.core.plugins import load_plugins  # noqa: E402
 from tanas_nni.core.records import atomic_write_json  # noqa: E402
 from tanas_nni.core.signals import (Interrupted, exit_code, install_signal_handlers,  # noqa: E402
                                     restore_signal_handlers)
@@ -217,6 +218,7 @@ def _worker_init(queue, verbose: bool) -> None:
 
     quiet_libraries()
     install_signal_handlers()  # a Ctrl-C reaches every worker: each stops as the main process does
+    load_plugins()  # the methods plugins register, as in the main process
 
 
 def _worker_cell(cell: CompareConfig, methods: list[str], verbose: bool, force: bool) -> None:
@@ -861,6 +863,7 @@ def _main(argv: list[str] | None) -> int:
 
     warnings.filterwarnings("ignore")
     try:
+        load_plugins()  # methods registered by plugins (entry points, $TANAS_PLUGINS), as `tanas compare` sees them
         seeds = None
         if args.seeds is not None:
             try:
