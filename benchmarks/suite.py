@@ -39,7 +39,10 @@ from machine import describe, slug  # noqa: E402
 
 from tanas_nni.core.config import PATH, check_range, config_hash, load_config, to_dict  # noqa: E402
 from tanas_nni.core.errors import TanasError  # noqa: E402
+from tanas_nni.core.plugins import load_plugins  # noqa: E402
 from tanas_nni.core.records import atomic_write_json  # noqa: E402
+from tanas_nni.core.signals import (Interrupted, exit_code, install_signal_handlers,  # noqa: E402
+                                    restore_signal_handlers)
 from tanas_nni.data import canonical_task_id, task_folder  # noqa: E402
 from tanas_nni.experiment.compare import (METHODS, CompareConfig, check_method, display_name,  # noqa: E402
                                           method_kind, record_path, run_method, settings_of,
@@ -179,8 +182,6 @@ def run_cell(cell: CompareConfig, methods: list[str], emit, verbose: bool = Fals
             if data_error:
                 raise TanasError(f"loading {cell.target}: {data_error}")
             rec = run_method(cell, m, progress, force=force, data=data)
-        except KeyboardInterrupt:
-            raise
         except Exception as e:  # noqa: BLE001 -- recorded as failed in the report; the sweep goes on
             error = _one_line(e)
             if verbose:
@@ -216,6 +217,8 @@ def _worker_init(queue, verbose: bool) -> None:
     from tanas_nni.core.logs import quiet_libraries
 
     quiet_libraries()
+    install_signal_handlers()  # a Ctrl-C reaches every worker: each stops as the main process does
+    load_plugins()  # the methods plugins register, as in the main process
 
 
 def _worker_cell(cell: CompareConfig, methods: list[str], verbose: bool, force: bool) -> None:
@@ -258,6 +261,8 @@ def run_sweep(cfg: SuiteConfig, verbose: bool = False, force: bool = False, out=
                     pass
                 finished, pending = wait(pending, timeout=0)
                 for f in finished:
+                    if isinstance(f.exception(), Interrupted):
+                        raise f.exception()
                     if f.exception() is not None:  # a worker died outside run_cell's own handling
                         c = futures[f]
                         for m in plan.methods:
@@ -822,6 +827,20 @@ def _log_run(cfg: SuiteConfig, command: str, started: float, counts: dict) -> No
 
 # --- the command ------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
+    """The command; a Ctrl-C or SIGTERM ends it with a line and exit 130 / 143 (finished runs are kept: rerun to go
+    on), as every ``tanas`` command does (:mod:`tanas_nni.core.signals`)."""
+    previous = install_signal_handlers()  # before Lightning's own SIGTERM handling, which would end the process with 0
+    try:
+        return _main(argv)
+    except Interrupted as e:
+        print(f"suite: interrupted ({e.name}); run the same command again to go on (finished runs are kept)",
+              file=sys.stderr, flush=True)
+        return exit_code(e)
+    finally:
+        restore_signal_handlers(previous)
+
+
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget", default="cpu", help="a budget of the config (tiny, cpu, gpu)")
     ap.add_argument("--config", default=str(DEFAULT_CONFIG))
@@ -844,6 +863,7 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.filterwarnings("ignore")
     try:
+        load_plugins()  # methods registered by plugins (entry points, $TANAS_PLUGINS), as `tanas compare` sees them
         seeds = None
         if args.seeds is not None:
             try:

@@ -185,6 +185,37 @@ def test_a_failing_method_is_reported_and_the_sweep_goes_on(suite, data_dir, tmp
         unregister_method("suite-fine")
 
 
+def test_sigterm_ends_the_sweep_with_a_line_and_143_keeping_finished_runs(suite, data_dir, tmp_path, capsys):
+    """Lightning's own SIGTERM handling would end the process with exit 0 and no word; the suite stops as `tanas`
+    does (tanas_nni.core.signals), and the next run reuses what had finished."""
+    import os
+    import signal
+
+    def stop(ctx) -> Outcome:
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("not reached: the handler raises at the kill")
+
+    def fine(ctx) -> Outcome:
+        return Outcome("fixed", None, 1000, {"test_acc": 0.9, "val_acc": 0.9, "seconds": 0.1, "history": []}, 0.5, {})
+
+    register_method("suite-fine", fine, kind="handcrafted")
+    register_method("suite-stop", stop, kind="handcrafted")
+    try:
+        argv = ["--budget", "tiny", "--targets", TARGETS[0], "--seeds", "0", "--methods", "suite-fine,suite-stop",
+                "--results", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--data-dir", str(data_dir)]
+        assert suite.main(argv) == 143
+        captured = capsys.readouterr()
+        assert "[1/2] seed 0 quickdraw:cat-vs-rest suite-fine: test error 10.00 %" in captured.out
+        assert "suite: interrupted (SIGTERM); run the same command again" in captured.err
+        cell = tmp_path / "runs" / "tiny" / "seed0" / "quickdraw__cat-vs-rest"
+        assert (cell / "suite-fine.json").is_file()
+        assert not (cell / "suite-stop.json").exists() and not (cell / "suite-stop.failed.json").exists()
+        assert signal.getsignal(signal.SIGTERM) is not None  # handlers given back
+    finally:
+        unregister_method("suite-fine")
+        unregister_method("suite-stop")
+
+
 def _rows(suite, errors: dict[str, list[int]], size: int = 1000) -> list[dict]:
     """Synthetic finished rows: method -> misclassified test examples per cell."""
     rows = []
