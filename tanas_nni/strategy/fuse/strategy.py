@@ -86,7 +86,8 @@ class FUSE(OneShotStrategy):
     seed
         Seeds data order and re-initialisation (default 0).
     checkpoint_dir
-        Where Lightning writes ``last.ckpt`` after every epoch and FUSE writes ``trajectory.csv``; when it already holds a
+        Where Lightning writes ``last.ckpt`` after every weight epoch (α epochs move no optimiser step, so a resume may redo
+        the α epochs after the last one; they are deterministic) and FUSE writes ``trajectory.csv``; when it already holds a
         ``last.ckpt`` the search resumes from it (default None: no checkpoints).
     on_progress
         Called with :mod:`tanas_nni.core.progress` events (``RoundStart``, ``PhaseEnd``, ``RoundEnd``, ``Resumed``):
