@@ -18,13 +18,15 @@ $(BIN)/tanas: pyproject.toml
 setup: $(BIN)/tanas
 
 # The pipeline end to end on a small default: dictionary, its architectures, distances, task-aware space, FUSE, retraining.
+# `tanas init . --keep` writes the packaged stage configs and NNI experiments (configs/, experiments/, search_spaces/;
+# not tracked) where they are missing, so your edits to them stay.
 demo: setup
+	$(BIN)/tanas init . --keep
 	$(BIN)/tanas dictionary build configs/dictionary.yml
 	$(BIN)/tanas dictionary architectures configs/dictionary.yml
 	$(BIN)/tanas dictionary list
 	$(BIN)/tanas distance --target quickdraw:cat-vs-rest
 	$(BIN)/tanas search --config configs/demo.yml
-	@cat runs/demo/quickdraw_cat-task-aware/metrics.json
 
 # pytest exits 5 when it collects no test; that is not a failure of the suite.
 test: setup

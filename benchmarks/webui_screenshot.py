@@ -2,7 +2,7 @@
 table in headless Chromium (Debian's ``chromium`` package), stop it.
 
     python benchmarks/webui_screenshot.py experiments/quickdraw_compare.yml --name compare \
-        [--stage-config configs/compare-tiny.yml] [--timeout 1800]
+        [--stage-config my-compare-tiny.yml] [--timeout 1800]
 
 ``--stage-config`` swaps the ``--config`` file in the experiment's trial command (to run it at a small budget). Writes
 ``benchmarks/results/webui-<name>-overview.png`` and ``...-trials.png``. ``--url http://127.0.0.1:PORT`` shoots an

@@ -11,7 +11,10 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("TANAS_TEST_DATA_DIR", REPO.parent / "shared" / "datasets")).resolve()
+# The data the CLI reads ($TANAS_DATA_DIR), unless the tests are pointed elsewhere; else the offline copy beside the
+# checkout.
+DATA_DIR = Path(os.environ.get("TANAS_TEST_DATA_DIR") or os.environ.get("TANAS_DATA_DIR")
+                or REPO.parent / "shared" / "datasets").resolve()
 
 # Tests are small; two threads is what CI has.
 torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -51,7 +54,7 @@ def run_killed():
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not (DATA_DIR / "MNIST" / "raw").is_dir():
-        pytest.fail(f"offline datasets not found at {DATA_DIR}; set TANAS_TEST_DATA_DIR")
+        pytest.fail(f"offline datasets not found at {DATA_DIR}; set TANAS_DATA_DIR (or TANAS_TEST_DATA_DIR)")
     return DATA_DIR
 
 
@@ -94,7 +97,7 @@ BAD_INPUT_TESTS = {
     "test_distance_stage_bad_input_fails_the_trial", "test_bad_input_is_one_line_exit_2", "test_recipe_validation",
     "test_nan_loss_names_stage_task_and_step", "test_a_broken_category_file_is_one_line_naming_it",
     "test_a_bad_search_config_is_one_line_and_writes_nothing", "test_bad_search_flags_are_one_line_and_write_nothing",
-    "test_bad_input_across_commands",
+    "test_bad_input_across_commands", "test_init_refuses_to_overwrite_and_a_file_as_folder",
 }
 _bad_input_results: dict[str, str] = {}
 

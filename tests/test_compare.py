@@ -13,6 +13,8 @@ import pytest
 import yaml
 
 from tanas_nni.core.errors import TanasError
+from tanas_nni.cli import main
+from tanas_nni.core.resources import resource_path
 from tanas_nni.core.progress import Epoch, Finished, Step
 from tanas_nni.dictionary import DictionaryStore
 from tanas_nni.experiment import compare
@@ -202,11 +204,15 @@ def test_bad_input_is_one_line_exit_2(args, message, tmp_path, data_dir):
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
-def test_shipped_config_and_experiment_agree():
-    cfg = load_compare_config(REPO / "configs" / "compare.yml")
+def test_shipped_config_and_experiment_agree(tmp_path):
+    with pytest.raises(TanasError, match="packaged template; write your own copy with `tanas init DIR`"):
+        load_compare_config(resource_path("configs", "compare.yml"))
+    assert main(["init", str(tmp_path)]) == 0
+    cfg = load_compare_config(tmp_path / "configs" / "compare.yml")
+    assert cfg.dictionary == str(tmp_path / "runs" / "dictionary")  # relative paths point into the user's folder
     assert cfg.methods == compare.method_names()  # the registry's order is the config's and the report's
     assert {"small", "benchmark"} <= set(cfg.budgets)
-    exp = yaml.safe_load((REPO / "experiments" / "quickdraw_compare.yml").read_text())
+    exp = yaml.safe_load((tmp_path / "experiments" / "quickdraw_compare.yml").read_text())
     assert exp["searchSpace"]["method"]["_value"] == cfg.methods
     assert "trial compare --config configs/compare.yml" in exp["trialCommand"]
     assert exp["tuner"]["name"] == "GridSearch" and exp["maxTrialNumber"] == len(cfg.methods)

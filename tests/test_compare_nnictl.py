@@ -5,34 +5,32 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import yaml
 
+from tanas_nni.cli import main
 from tanas_nni.experiment import nnictl
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_nnictl_compare_experiment_and_report_after_stop(tmp_path, data_dir):
-    stage = tmp_path / "compare.yml"
+    work = tmp_path / "work"  # a user's folder, as `tanas init` writes it
+    assert main(["init", str(work)]) == 0
+    stage = work / "configs" / "compare.yml"
     stage.write_text(yaml.safe_dump({
         "target": "mnist:3-vs-rest", "data_dir": str(data_dir), "results": str(tmp_path / "results"), "threads": 1,
         "budget": "tiny", "budgets": {"tiny": {
             "samples": {"train": 192, "val": 96, "test": 96}, "retrain": {"epochs": 2, "batch_size": 64},
             "fuse": {"candidates_per_round": 2, "rounds": 1, "cycles": 1, "batch_size": 64}}},
         "space_file": None}))
-    exp = yaml.safe_load((REPO / "experiments" / "quickdraw_compare.yml").read_text())
+    cfg = work / "experiments" / "quickdraw_compare.yml"
+    exp = yaml.safe_load(cfg.read_text())
     # Two real methods and one that does not exist: its trial fails, the others go on.
     exp["searchSpace"]["method"]["_value"] = ["cnn5", "fuse-standard", "nasnet"]
-    exp["trialCommand"] = exp["trialCommand"].replace("configs/compare.yml", str(stage))
-    exp["trialCodeDirectory"] = str(REPO)
     exp["maxTrialNumber"] = 3
     # One trial at a time, as shipped: with two concurrent local trials NNI 3.0 can hand a trial the other's
     # parameters (seen here: the web UI then labels one method's metrics with the other's name).
     assert exp["trialConcurrency"] == 1
     exp["experimentWorkingDirectory"] = str(tmp_path / "nni")
-    cfg = tmp_path / "exp.yml"
     cfg.write_text(yaml.safe_dump(exp))
 
     port = nnictl.free_port(8170, 8199)

@@ -1,4 +1,4 @@
-"""The task-aware space for quickdraw:cat-vs-rest on the *default* dictionary (configs/dictionary.yml).
+"""The task-aware space for quickdraw:cat-vs-rest on the *default* dictionary (the packaged configs/dictionary.yml).
 
 Slow: it needs the default dictionary with its architectures. It uses ``$TANAS_DEFAULT_DICTIONARY`` or
 ``runs/dictionary`` when that holds all ten entries with architectures, and otherwise builds one into a temporary
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from tanas_nni.core.resources import copy_templates
 from tanas_nni.dictionary import DictionaryStore
 from tanas_nni.distance import distances_to
 from tanas_nni.pipeline import task_aware_space
-from tanas_nni.space import Architecture, TaskAwareSpace
+from tanas_nni.space import Architecture
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "configs" / "dictionary.yml"
 TARGET = "quickdraw:cat-vs-rest"
 K = 3
 
@@ -40,9 +40,11 @@ def default_store(data_dir, tmp_path_factory) -> DictionaryStore:
     for candidate in (os.environ.get("TANAS_DEFAULT_DICTIONARY"), ROOT / "runs" / "dictionary"):
         if candidate and _complete(Path(candidate)):
             return DictionaryStore.open(candidate)
-    root = tmp_path_factory.mktemp("default") / "dictionary"
+    work = tmp_path_factory.mktemp("default")
+    copy_templates(work)
+    config, root = work / "configs" / "dictionary.yml", work / "dictionary"
     for step in ("build", "architectures"):
-        subprocess.run([sys.executable, "-m", "tanas_nni.cli", "dictionary", step, str(CONFIG), "-d", str(root),
+        subprocess.run([sys.executable, "-m", "tanas_nni.cli", "dictionary", step, str(config), "-d", str(root),
                         "--data-dir", str(data_dir)], check=True)
     return DictionaryStore.open(root)
 

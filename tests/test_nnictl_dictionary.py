@@ -1,27 +1,30 @@
-"""The NNI way: `nnictl create --config experiments/dictionary.yml` builds the same dictionary, one trial per task."""
+"""The NNI way, from a user's folder: `tanas init DIR`, then `nnictl create --config DIR/experiments/dictionary.yml`
+builds the same dictionary, one trial per task."""
 from __future__ import annotations
 
 import yaml
 
 from tanas_nni.dictionary import DictionaryStore
 from tanas_nni.experiment import nnictl
-from tests.conftest import REPO
+from tanas_nni.cli import main
 
 
 def test_nnictl_dictionary_experiment(tmp_path, data_dir):
-    # A tiny budget of the shipped experiment: same trial command and tuner, two tasks, one of them bad.
-    stage = tmp_path / "dictionary.yml"
+    # The shipped experiment as `tanas init` writes it, at a tiny budget: same trial command, trial folder and tuner;
+    # the stage config it names replaced by a tiny one; two tasks and a bad one.
+    work = tmp_path / "work"
+    assert main(["init", str(work)]) == 0
+    stage = work / "configs" / "dictionary.yml"
     stage.write_text(yaml.safe_dump({
         "dictionary": str(tmp_path / "dict"), "data_dir": str(data_dir), "tasks": ["mnist:0-vs-rest"],
         "samples": {"train": 400, "val": 200, "test": 200}, "network": {"width": 8, "features": 32},
         "training": {"epochs": 2, "batch_size": 64}, "threads": 1}))
-    exp = yaml.safe_load((REPO / "experiments" / "dictionary.yml").read_text())
+    cfg = work / "experiments" / "dictionary.yml"
+    exp = yaml.safe_load(cfg.read_text())
+    assert exp["trialCodeDirectory"] == ".." and "--config configs/dictionary.yml" in exp["trialCommand"]
     exp["searchSpace"]["task"]["_value"] = ["mnist:0-vs-rest", "fashion-mnist:trouser-vs-rest", "mnist:sock-vs-rest"]
-    exp["trialCommand"] = exp["trialCommand"].replace("configs/dictionary.yml", str(stage))
-    exp["trialCodeDirectory"] = str(REPO)
     exp["maxTrialNumber"] = 3
     exp["experimentWorkingDirectory"] = str(tmp_path / "nni")
-    cfg = tmp_path / "exp.yml"
     cfg.write_text(yaml.safe_dump(exp))
 
     port = nnictl.free_port()

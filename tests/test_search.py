@@ -41,7 +41,11 @@ def test_search_exports_a_folder_that_round_trips(data_dir, tiny_space, tmp_path
                "--data-dir", str(data_dir), "--out", str(out), *TINY_BUDGET])
     captured = capsys.readouterr()
     assert rc == 0
-    assert captured.out.strip() == str(out)  # stdout: the folder only; progress goes to stderr
+    # stdout: a short summary for people, ending with the export folder; progress goes to stderr
+    summary = captured.out.strip().splitlines()
+    assert [line.split()[0] for line in summary] == ["target", "nearest", "winner", "test", "search", "export"]
+    assert summary[0].startswith("target       mnist:0-vs-rest") and "none (standard space)" in summary[1]
+    assert summary[-1].split()[1] == str(out)
     assert "[search] round 1" in captured.err and "[retrain] epoch 1/1" in captured.err and "[done]" in captured.err
     for name in ("architecture.json", "weights.pt", "metrics.json", "config.yml", "ranking.csv",
                  "alpha_trajectory.csv", "space.json"):

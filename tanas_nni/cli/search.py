@@ -1,7 +1,6 @@
 """``tanas search``: space -> FUSE -> retrain -> test once -> export folder."""
 from __future__ import annotations
 
-import sys
 
 from ..core.logs import quiet_libraries
 from ..distance import distance_names
@@ -59,5 +58,19 @@ def _search(args) -> int:
     cfg = load_search_config(args.config, overrides)
     quiet_libraries()
     result = run_pipeline(cfg, progress=None if args.quiet else print_event)
-    print(result.out)
+    print(result.out if args.quiet else summary(result.metrics, result.out))
     return 0
+
+
+def summary(m: dict, out) -> str:
+    """What a person wants to read at the end of a search (metrics.json has everything)."""
+    near = ", ".join(f"{n['task']} ({n['distance']:.3g})" for n in m.get("neighbours", [])) or "none (standard space)"
+    return "\n".join([
+        f"target       {m['target']}  ({m['space']} space, {m['strategy']}, seed {m['seed']})",
+        f"nearest      {near}",
+        f"winner       {m['architecture']}",
+        f"test error   {100 * m['test_error']:.2f} %   ({m['parameters_m']:.3f} M parameters)",
+        f"search time  {m['search_seconds']:.1f} s (space {m['space_seconds']:.1f} s, FUSE {m['fuse_seconds']:.1f} s); "
+        f"retraining {m['retrain_seconds']:.1f} s",
+        f"export       {out}  (metrics.json, architecture.json, weights.pt: tanas_nni.pipeline.load_exported)",
+    ])

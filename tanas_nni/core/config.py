@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from .resources import refuse_packaged
 from .errors import TanasError
 
 T = TypeVar("T")
@@ -236,6 +237,8 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: dict | 
     marked with :data:`PATH` that the file sets are taken relative to the file, as NNI does with its YAML; paths given as
     overrides are taken as they are (relative to the working directory).
     """
+    if path:
+        refuse_packaged(path)
     data: dict = load_yaml(path) if path else {}
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     for key, value in given.items():

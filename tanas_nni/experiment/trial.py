@@ -60,7 +60,7 @@ def _main(argv: list[str] | None) -> int:
     parser.add_argument("--dictionary", default=None, help="override the config's dictionary directory")
     parser.add_argument("--data-dir", default=None, help="override the config's data root")
     parser.add_argument("--dictionary-config", default="configs/dictionary.yml",
-                        help="pipeline stage: how to build the dictionary when it is missing")
+                        help="pipeline stage: how to build the dictionary when it is missing (default: configs/dictionary.yml in the trial's folder, as `tanas init` writes it)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="parameters when run outside NNI (NNI's own parameters take precedence)")
     args = parser.parse_args(argv)

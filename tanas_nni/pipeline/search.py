@@ -196,6 +196,7 @@ def run_pipeline(cfg: SearchConfig, progress: ProgressFn | None = None, store: D
         "retrain_seconds": fit_result["seconds"], "device": device_description(),
         "data_fingerprint": data.fingerprint, "split_sizes": data.sizes(), "rounds_run": result.rounds_run,
         "candidates": len(result.candidates), "winner_key": arch.key, "architecture": str(arch),
+        "neighbours": [{"task": t, "distance": d, "weight": w} for t, d, w in getattr(space, "neighbours", [])],
         "versions": library_versions(),
     }
     exported = PipelineResult(metrics=metrics, architecture=arch, out=out, history=fit_result["history"],

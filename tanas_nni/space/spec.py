@@ -1,6 +1,6 @@
 """The search space as data: which skeletons, cell topologies and operations a space holds.
 
-The standard space is ``search_spaces/standard.yml``. A space file has three lists::
+The standard space is ``tanas_nni/resources/search_spaces/standard.yml`` (shipped with the package). A space file has three lists::
 
     operations: [sep_conv_3x3, skip_connect, ...]       # registered operation names (see ops.py)
     skeletons:                                           # a stem list expands to one skeleton per width
@@ -18,12 +18,14 @@ from pathlib import Path
 
 from ..core.config import from_dict, load_yaml
 from ..core.errors import TanasError
+from ..core.resources import resource_path
 from .architecture import Architecture, CellTopology, Skeleton
 from .ops import OPERATIONS
 
 __all__ = ["SpaceSpec", "load_space", "STANDARD_SPACE", "space_file"]
 
-STANDARD_SPACE = Path(__file__).resolve().parents[2] / "search_spaces" / "standard.yml"
+# The packaged standard space (tanas_nni/resources/search_spaces/standard.yml), found with importlib.resources.
+STANDARD_SPACE = resource_path("search_spaces", "standard.yml")
 
 
 @dataclass
