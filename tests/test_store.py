@@ -1,7 +1,9 @@
 """The dictionary store: round trip, checksums, atomic writes, resume."""
 from __future__ import annotations
 
+import os
 import shutil
+import time
 
 import pytest
 import torch
@@ -102,3 +104,31 @@ def test_weights_are_plain_state_dicts(tiny_dictionary):
     e = tiny_dictionary.get("mnist:0-vs-rest")
     state = torch.load(e.path / "weights.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+def _hold_lock(root: str, name: str, log: str, hold: float) -> None:
+    from tanas_nni.dictionary import DictionaryStore
+
+    with DictionaryStore(root).lock(name):
+        with open(log, "a") as f:
+            f.write(f"start {os.getpid()}\n")
+        time.sleep(hold)
+        with open(log, "a") as f:
+            f.write(f"end {os.getpid()}\n")
+
+
+def test_lock_serialises_two_writer_processes(tmp_path):
+    # Two processes take the same entry's lock at once: the second starts only after the first has ended.
+    import multiprocessing
+
+    log = tmp_path / "log"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_hold_lock, args=(str(tmp_path / "dict"), "entry", str(log), 0.5)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    lines = [line.split() for line in log.read_text().splitlines()]
+    assert [kind for kind, _ in lines] == ["start", "end", "start", "end"]
+    assert lines[0][1] == lines[1][1] and lines[2][1] == lines[3][1] != lines[0][1]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import hashlib
 import io
 import json
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
+from filelock import FileLock
 
 from ..core.errors import NumericalError, TanasError
 from ..core.logs import warn
@@ -201,15 +201,14 @@ class DictionaryStore:
     # ---------------------------------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[None]:
-        """An exclusive advisory lock (``fcntl.flock``) on ``<root>/locks/<name>``, released when the holder exits or dies."""
+        """An exclusive lock on ``<root>/locks/<name>.lock``, released when the holder exits or dies.
+
+        ``filelock.FileLock`` rather than a bare ``fcntl.flock``: the same OS lock on Linux (``flock``, dropped by the
+        kernel when the holder dies), ``msvcrt`` locking off Linux, one API for both."""
         path = self.root / "locks" / f"{name}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        with FileLock(str(path)):
+            yield
 
     def put(self, task_id: str, meta: dict, state_dict: dict[str, Any] | None = None,
             files: dict[str, bytes] | None = None) -> Entry:
