@@ -37,6 +37,8 @@ def register(sub) -> None:
     p.add_argument("--test-samples", type=int, help="target test examples")
     p.add_argument("--seed", type=int, help="seed of data, candidates, search and retraining (default 0)")
     p.add_argument("--threads", type=int, help="torch threads")
+    p.add_argument("--max-params", type=int, metavar="N",
+                   help="parameter budget: every candidate is scaled down (stem, then cells) to at most N parameters")
     p.add_argument("--out", metavar="DIR", help="export folder (default runs/search/<target>-<space>-<strategy>-s<seed>)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.set_defaults(handler=_search)
@@ -49,6 +51,7 @@ def _search(args) -> int:
         "target": args.target, "space": args.space, "strategy": args.strategy, "dictionary": args.dictionary,
         "data_dir": args.data_dir, "k": args.k, "method": args.method, "tau": args.tau,
         "space_file": args.space_file, "candidates": args.candidates, "seed": args.seed, "threads": args.threads,
+        "max_params": args.max_params,
         "out": args.out,
         "fuse.rounds": args.rounds, "fuse.candidates_per_round": args.candidates_per_round,
         "fuse.cycles": args.cycles, "fuse.weight_epochs": args.weight_epochs, "fuse.alpha_epochs": args.alpha_epochs,

@@ -14,6 +14,7 @@ from ..core.errors import TanasError
 from ..data import SplitSizes, canonical_task_id
 from ..dictionary import DictionaryConfig
 from ..distance import distance_names
+from ..space import check_max_params
 from ..strategy import FuseConfig, strategy_names
 from ..training import TrainConfig
 
@@ -90,8 +91,10 @@ class SearchConfig:
     retrain: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20))
     out: str | None = field(default=None, metadata=PATH)
     threads: int | None = None
+    max_params: int | None = None  # parameter budget: candidates are scaled down to it (tanas_nni.space.fit_to_budget)
 
     def __post_init__(self):
+        check_max_params(self.max_params)
         if self.target:
             self.target = canonical_task_id(self.target, "target")
         if self.space not in SPACES:

@@ -76,7 +76,8 @@ def write_export(out: Path, result: PipelineResult, cfg: Any, search_result: Any
     _write_csv(out / "ranking.csv", search_result.ranking)
     _write_csv(out / "alpha_trajectory.csv", search_result.trajectory)
     atomic_write_json(out / "space.json", {"space": search_result.space,
-                                           "candidates": [a.to_dict() for a in search_result.candidates]})
+                                           "candidates": [a.to_dict() for a in search_result.candidates],
+                                           "parameters": list(getattr(search_result, "parameters", []))})
     atomic_write_json(out / "history.json", result.history)
     atomic_write_json(out / "metrics.json", result.metrics)
 

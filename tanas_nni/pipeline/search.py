@@ -27,7 +27,7 @@ from ..core.progress import Epoch, Finished, Message, ProgressFn, SearchDone
 from ..core.records import library_versions
 from ..data import TaskData, canonical_task_id, load_task, task_folder
 from ..dictionary import DictionaryStore
-from ..space import Architecture, build_model, whole_network_space
+from ..space import Architecture, build_model, fit_pool_to_budget, parameter_count, whole_network_space
 from ..strategy import FuseConfig, fuse_evaluator, get_strategy
 from ..training import TrainConfig, count_parameters, evaluate, fit, recalibrate_bn, seeded_init
 from .config import SearchConfig
@@ -51,6 +51,7 @@ class SearchResult:
     rounds_run: int
     winner_probability: float = float("nan")
     winner_val_acc: float = float("nan")
+    parameters: list = dataclasses.field(default_factory=list)  # each candidate's parameter count, in pool order
 
 
 def _cpu_name() -> str:
@@ -71,7 +72,7 @@ def device_description() -> str:
 
 def search(data: TaskData, space, fuse: FuseConfig | None = None, n_candidates: int | None = None, seed: int = 0,
            workdir: str | Path | None = None, progress: ProgressFn | None = None, logger: Any = False,
-           candidates: list | None = None, strategy: str = "fuse") -> SearchResult:
+           candidates: list | None = None, strategy: str = "fuse", max_params: int | None = None) -> SearchResult:
     """Run ``strategy`` (FUSE) on ``data`` (train and validation splits only) over candidates drawn from ``space``.
 
     Parameters
@@ -81,6 +82,9 @@ def search(data: TaskData, space, fuse: FuseConfig | None = None, n_candidates: 
     space
         A :class:`~tanas_nni.space.TaskAwareSpace`; ``space.candidates(n, seed)`` gives the pool (nearest tasks' own
         architectures first). Ignored when ``candidates`` is given.
+    max_params
+        A parameter budget: every candidate is scaled down to it (:func:`tanas_nni.space.fit_to_budget`), so the
+        winner respects it; a one-line error when none can fit.
     workdir
         The strategy's checkpoint directory; a rerun with the same directory resumes.
     """
@@ -88,6 +92,14 @@ def search(data: TaskData, space, fuse: FuseConfig | None = None, n_candidates: 
     n = n_candidates or fuse.pool()
     if candidates is None:
         candidates = list(space.candidates(n, seed=seed))
+        if max_params is not None:
+            fitted = fit_pool_to_budget(candidates, max_params, data.num_classes, data.input_shape)
+            if len(fitted) < n:  # some scaled onto one another: draw more, still nearest tasks' own first
+                fitted = fit_pool_to_budget(list(space.candidates(3 * n, seed=seed)), max_params, data.num_classes,
+                                            data.input_shape)
+            candidates = fitted[:n]
+    elif max_params is not None:
+        candidates = fit_pool_to_budget(list(candidates), max_params, data.num_classes, data.input_shape)
     if not candidates:
         raise TanasError("candidates: the space produced no candidate architectures")
     if len(candidates) < 2:
@@ -110,11 +122,13 @@ def search(data: TaskData, space, fuse: FuseConfig | None = None, n_candidates: 
     exp = NasExperiment(model_space, evaluator, strat, config)
     exp.run()
     seconds = time.perf_counter() - start
+    parameters = [parameter_count(a, data.num_classes, data.input_shape) for a in candidates]
     ranking = []
     for rank, row in enumerate(strat.ranking(), 1):
         arch = candidates[int(row["choice"])]
         ranking.append({"rank": rank, "choice": int(row["choice"]), "key": arch.key, "architecture": str(arch),
-                        "probability": row["probability"], "round": row["round"], "winner": row["winner"]})
+                        "probability": row["probability"], "round": row["round"], "winner": row["winner"],
+                        "parameters": parameters[int(row["choice"])]})
     # The winner is what the strategy exports (FUSE: the last round's argmax-α candidate), read through its incumbent
     # because NNI's export_top_models would rebuild every candidate network just to name it.
     choice, net = strat.incumbent()
@@ -124,7 +138,7 @@ def search(data: TaskData, space, fuse: FuseConfig | None = None, n_candidates: 
     val_acc = evaluate(net, data.x["val"], data.y["val"])["acc"]
     describe = space.describe() if hasattr(space, "describe") else {}
     return SearchResult(winner=winner, ranking=ranking, trajectory=strat.alpha_trajectory(),
-                        candidates=candidates, space=describe, seconds=seconds, rounds_run=strat.rounds_run,
+                        candidates=candidates, parameters=parameters, space=describe, seconds=seconds, rounds_run=strat.rounds_run,
                         winner_probability=ranking[0]["probability"], winner_val_acc=val_acc)
 
 
@@ -180,7 +194,7 @@ def run_pipeline(cfg: SearchConfig, progress: ProgressFn | None = None, store: D
     out = Path(cfg.out) if cfg.out else default_out(cfg)
     out.mkdir(parents=True, exist_ok=True)
     result = search(data, space, cfg.fuse, cfg.pool(), cfg.seed, workdir=out / "search", progress=progress,
-                    logger=_csv_logger(out), strategy=cfg.strategy)
+                    logger=_csv_logger(out), strategy=cfg.strategy, max_params=cfg.max_params)
     search_seconds = space_seconds + result.seconds
     progress(SearchDone("search", winner=str(result.winner), seconds=search_seconds))
 
@@ -191,7 +205,7 @@ def run_pipeline(cfg: SearchConfig, progress: ProgressFn | None = None, store: D
         "target": str(data.spec), "space": cfg.space, "strategy": cfg.strategy, "seed": cfg.seed,
         "test_error": 1.0 - fit_result["test_acc"], "test_acc": fit_result["test_acc"],
         "val_acc": fit_result["val_acc"], "train_acc": fit_result["train_acc"], "best_epoch": fit_result["best_epoch"],
-        "parameters": params, "parameters_m": params / 1e6,
+        "parameters": params, "parameters_m": params / 1e6, "max_params": cfg.max_params,
         "search_seconds": search_seconds, "space_seconds": space_seconds, "fuse_seconds": result.seconds,
         "retrain_seconds": fit_result["seconds"], "device": device_description(),
         "data_fingerprint": data.fingerprint, "split_sizes": data.sizes(), "rounds_run": result.rounds_run,

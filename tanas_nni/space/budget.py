@@ -1,0 +1,68 @@
+"""A parameter budget for candidates: shrink an architecture (stem width, then cells) until its network fits.
+
+Scaling keeps a neighbour's cell and reductions, so a task-aware pool under a budget still holds the neighbours' designs
+(smaller), instead of losing them to a filter. The count is exact: the network is built and its parameters summed
+(building a small network takes milliseconds; a formula per operation would be a second place to keep in step with
+:mod:`.ops`).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..core.errors import TanasError
+from .architecture import Architecture, Skeleton
+from .network import build_model
+
+__all__ = ["parameter_count", "fit_to_budget", "fit_pool_to_budget", "check_max_params"]
+
+
+def check_max_params(value, where: str = "max_params") -> int | None:
+    """``value`` if it is None or a positive integer, else a one-line error."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TanasError(f"{where}: must be a positive integer (a number of parameters, e.g. 140000), got {value!r}")
+    return value
+
+
+def parameter_count(arch: Architecture, num_classes: int, input_shape: Sequence[int]) -> int:
+    return sum(p.numel() for p in build_model(arch, num_classes, input_shape).parameters())
+
+
+def fit_to_budget(arch: Architecture, max_params: int, num_classes: int,
+                  input_shape: Sequence[int]) -> Architecture | None:
+    """``arch`` if it fits ``max_params``; else the same cell with the stem narrowed (by quarters, down to 1) and then,
+    at the narrowest stem that was tried, fewer cells (dropping the last ones, keeping the reductions that remain).
+    None when even one cell with a one-channel stem does not fit."""
+    if parameter_count(arch, num_classes, input_shape) <= max_params:
+        return arch
+    skel = arch.skeleton
+    cells = skel.cells
+    while cells >= 1:
+        reductions = tuple(r for r in skel.reductions if r < cells)
+        stem = skel.stem
+        while True:
+            cand = Architecture(Skeleton(stem, cells, reductions), arch.cell)
+            if parameter_count(cand, num_classes, input_shape) <= max_params:
+                return cand
+            if stem == 1:
+                break
+            stem = max(1, (stem * 3) // 4)
+        cells -= 1
+    return None
+
+
+def fit_pool_to_budget(pool: list[Architecture], max_params: int, num_classes: int,
+                       input_shape: Sequence[int]) -> list[Architecture]:
+    """Every candidate scaled to the budget, duplicates (two that scale to one) dropped, order kept; a one-line error
+    when none fits."""
+    out, seen = [], set()
+    for arch in pool:
+        fitted = fit_to_budget(arch, max_params, num_classes, input_shape)
+        if fitted is not None and fitted.key not in seen:
+            seen.add(fitted.key)
+            out.append(fitted)
+    if not out:
+        raise TanasError(f"max_params: no candidate fits in {max_params} parameters, even scaled down to one cell with "
+                         f"a one-channel stem; raise --max-params")
+    return out
