@@ -84,7 +84,8 @@ def tiny_dictionary(tiny_dictionary_config):
 # wrong types, out-of-range numbers, missing or empty data or wrong image shapes, and checks for a one-line error (exit
 # code 2 from the CLI) with nothing changed on disk. They are marked `bad_input`, and the summary counts the cases.
 BAD_INPUT_TESTS = {
-    "test_bad_config_is_refused_and_dictionary_untouched", "test_missing_config_file", "test_missing_data_files",
+    "test_bad_config_is_refused_and_dictionary_untouched", "test_cosine_weight_schedule_runs_and_bad_name_is_refused",
+    "test_missing_config_file", "test_missing_data_files",
     "test_unwritable_dictionary_directory", "test_truncated_weight_file", "test_unknown_entry_and_missing_dictionary",
     "test_argparse_errors_are_one_line_exit_2", "test_console_script_exit_code_in_a_real_process",
     "test_task_id_errors_are_one_line", "test_unknown_dataset_and_class", "test_missing_files_offline_error_names_the_place",

@@ -360,3 +360,12 @@ def test_a_stalled_search_is_a_clear_error_not_a_hang(tmp_path):
     line = next(l for l in r.stderr.splitlines() if l.startswith("tanas: error:"))
     assert "FUSE search on toy made no progress for" in line and "(last: round 1, epoch 1, weights phase, batch" in line
     assert "Thread" in r.stderr and "slow" in r.stderr  # the stacks say where it hung
+
+
+def test_cosine_weight_schedule_runs_and_bad_name_is_refused(task):
+    strategy, _ = run_fuse(Toy(5), task, weight_schedule="cosine")
+    opt = strategy.oneshot_module._weight_optimizer()
+    assert all(g["lr"] < 0.5 * g["fuse_base_lr"] for g in opt.param_groups)  # near the end of the schedule
+    assert len(strategy.ranking()) >= 3
+    with pytest.raises(TanasError, match="weight_schedule"):
+        FUSE(weight_schedule="linear")

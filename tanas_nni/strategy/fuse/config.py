@@ -33,6 +33,9 @@ class FuseConfig:
     batch_size: int = 128
     reset_weights: bool = True
     stall_seconds: float = 1800  # no progress for this long stops the search with an error (0: never)
+    # "constant" (the weight lr as given) or "cosine": each round's candidates get a cosine schedule from the weight lr
+    # to 0 over the round's weight steps, so that they are compared at the end of a completed schedule
+    weight_schedule: str = "constant"
 
     def __post_init__(self):
         check_range("candidates_per_round", self.candidates_per_round, 2)
@@ -45,6 +48,7 @@ class FuseConfig:
         check_range("alpha_lr", self.alpha_lr, 0, lo_open=True)
         check_range("batch_size", self.batch_size, 1)
         check_range("stall_seconds", self.stall_seconds, 0)
+        check_schedule("weight_schedule", self.weight_schedule)
 
     def pool(self) -> int:
         """How many candidates the rounds consume."""
@@ -55,6 +59,15 @@ class FuseConfig:
 
     def epochs_total(self) -> int:
         return self.rounds * self.cycles * (self.weight_epochs + self.alpha_epochs)
+
+
+SCHEDULES = ("constant", "cosine")
+
+
+def check_schedule(name: str, value) -> None:
+    if value not in SCHEDULES:
+        from ...core.errors import TanasError
+        raise TanasError(f"{name}: {value!r} is not one of {', '.join(SCHEDULES)}")
 
 
 def pool_size(candidates_per_round: int, rounds: int) -> int:

@@ -10,6 +10,7 @@ from nni.nas.evaluator.pytorch.lightning import LightningModule
 from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule
 from torch import nn
 
+from ...core.errors import TanasError
 from ...core.progress import PhaseEnd, RoundEnd, RoundStart
 from ...training import check_finite
 from .config import ALPHA, WEIGHTS, _mix_seed, pool_size
@@ -158,6 +159,8 @@ class FuseLightningModule(BaseOneShotLightningModule):
             out = self.training_module.training_step((x, y), batch_idx)
             loss = out["loss"] if isinstance(out, dict) else out
             check_finite(loss, "FUSE weight phase", self.strategy.task_name, step)
+            if self.strategy.weight_schedule == "cosine":
+                self._set_cosine_lr(ph, batch_idx)
             self.advance_optimization(loss, batch_idx)
             self.advance_lr_schedulers(batch_idx)
             return out
@@ -177,6 +180,27 @@ class FuseLightningModule(BaseOneShotLightningModule):
         self.log("alpha_loss", loss.detach(), prog_bar=False)
         self.log("alpha_acc", (logits.argmax(1) == y).float().mean(), prog_bar=False)
         return loss.detach()
+
+    def _set_cosine_lr(self, ph: dict, batch_idx: int) -> None:
+        """The round's weight lr: cosine from the base lr to 0 over the round's weight steps.
+
+        Why by hand and not a torch scheduler: the schedule restarts every round and skips the α epochs; computed from
+        (epoch, batch) it is also exact after a resume. The base lr is kept in the param group, which checkpoints save.
+        """
+        import math
+
+        s = self.strategy
+        per_cycle = s.weight_epochs + s.alpha_epochs
+        within = self.trainer.current_epoch - ph["round"] * s.epochs_per_round - ph["cycle"] * per_cycle
+        nb = s._train_batches or self.trainer.num_training_batches
+        if not math.isfinite(nb):
+            raise TanasError("fuse.weight_schedule: 'cosine' needs a train dataloader with a length")
+        nb = max(1, int(nb))
+        t = (ph["cycle"] * s.weight_epochs + within) * nb + batch_idx
+        total = s.cycles * s.weight_epochs * nb
+        for group in self._weight_optimizer().param_groups:
+            base = group.setdefault("fuse_base_lr", group["lr"])
+            group["lr"] = base * 0.5 * (1 + math.cos(math.pi * t / total))
 
     def on_train_epoch_end(self):
         epoch = self.trainer.current_epoch

@@ -43,7 +43,7 @@ from ...core.errors import TanasError
 from ...core.watchdog import Watchdog
 from ...core.progress import Event, ProgressFn, Resumed
 from ..registry import register_strategy
-from .config import ALPHA, WEIGHTS, FuseConfig, pool_size
+from .config import ALPHA, WEIGHTS, FuseConfig, check_schedule, pool_size
 from .data import _PhaseBatches
 from .lightning import FuseLightningModule
 from .supermodule import FuseMixedLayer
@@ -103,7 +103,7 @@ class FUSE(OneShotStrategy):
                  alpha_epochs: int = 5, alpha_lr: float = 0.05, reset_weights: bool = True, seed: int = 0,
                  checkpoint_dir: str | os.PathLike | None = None,
                  on_progress: ProgressFn | None = None, task_name: str = "?", stall_seconds: float = 1800,
-                 mutation_hooks: list[MutationHook] | None = None, **kwargs: Any):
+                 weight_schedule: str = "constant", mutation_hooks: list[MutationHook] | None = None, **kwargs: Any):
         super().__init__(mutation_hooks=mutation_hooks, **kwargs)
         check_range("fuse.candidates_per_round", candidates_per_round, 2)
         check_range("fuse.rounds", rounds, 1)
@@ -111,6 +111,8 @@ class FUSE(OneShotStrategy):
         check_range("fuse.weight_epochs", weight_epochs, 1)
         check_range("fuse.alpha_epochs", alpha_epochs, 1)
         check_range("fuse.alpha_lr", alpha_lr, 0, lo_open=True)
+        check_schedule("fuse.weight_schedule", weight_schedule)
+        self.weight_schedule = weight_schedule
         self.candidates_per_round = candidates_per_round
         self.rounds = rounds
         self.cycles = cycles
@@ -128,13 +130,15 @@ class FUSE(OneShotStrategy):
         self._alpha: nn.Parameter | None = None
         self._label: str | None = None
         self._trainer = None
+        self._train_batches: int | None = None
 
     @classmethod
     def from_config(cls, cfg: FuseConfig, **kwargs: Any) -> "FUSE":
         """FUSE with ``cfg``'s schedule (its weight learning rate and batch size belong to :func:`fuse_evaluator`)."""
         return cls(candidates_per_round=cfg.candidates_per_round, rounds=cfg.rounds, cycles=cfg.cycles,
                    weight_epochs=cfg.weight_epochs, alpha_epochs=cfg.alpha_epochs, alpha_lr=cfg.alpha_lr,
-                   reset_weights=cfg.reset_weights, stall_seconds=cfg.stall_seconds, **kwargs)
+                   reset_weights=cfg.reset_weights, stall_seconds=cfg.stall_seconds,
+                   weight_schedule=cfg.weight_schedule, **kwargs)
 
     def extra_repr(self) -> str:
         return (f"candidates_per_round={self.candidates_per_round}, rounds={self.rounds}, cycles={self.cycles}, "
@@ -194,7 +198,9 @@ class FUSE(OneShotStrategy):
         return FuseLightningModule(training_module, self)
 
     def train_dataloader(self, train_dataloader_fn, val_dataloader_fn):
-        return _PhaseBatches(self, train_dataloader_fn(), val_dataloader_fn())
+        train = train_dataloader_fn()
+        self._train_batches = len(train) if hasattr(train, "__len__") else None  # for the cosine weight schedule
+        return _PhaseBatches(self, train, val_dataloader_fn())
 
     def val_dataloader(self, train_dataloader_fn, val_dataloader_fn):
         return None  # α is trained on the validation split inside the α phases; no separate validation loop
