@@ -18,9 +18,9 @@ from .. import __version__
 from ..core.errors import EXIT_USAGE, TanasError
 from ..core.plugins import load_plugins
 from ..core.signals import run_stoppable
-from ..core.progress import Event, format_event
+from ..core.progress import Event
 
-__all__ = ["main", "build_parser", "print_event"]
+__all__ = ["main", "build_parser", "print_event", "print_message"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,7 +78,15 @@ def add_common(p: argparse.ArgumentParser, dictionary: bool = True, data: bool =
 
 
 def print_event(event: Event) -> None:
-    """A progress event as one line on stderr (the progress printer of every ``tanas`` command)."""
-    line = format_event(event)
-    if line:
-        print(line, file=sys.stderr, flush=True)
+    """A progress event on stderr (the progress printer of every ``tanas`` command): a bar with the time left on a
+    terminal, one line otherwise (see :mod:`._progress`)."""
+    from ._progress import renderer
+
+    renderer().event(event)
+
+
+def print_message(text: str) -> None:
+    """A plain-string progress line of the dictionary stages, rendered like :func:`print_event`."""
+    from ._progress import renderer
+
+    renderer().message(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import add_common
+from . import add_common, print_message
 
 
 def register(sub) -> None:
@@ -50,18 +50,17 @@ def _build(args) -> int:
     from ..pipeline import load_dictionary_config
 
     cfg = load_dictionary_config(args.config, {"dictionary": args.dictionary, "data_dir": args.data_dir})
-    build_dictionary(cfg, force=args.force)
+    build_dictionary(cfg, force=args.force, log=print_message)
     return 0
 
 
 def _architectures(args) -> int:
-    from ..dictionary.build import _log
     from ..pipeline import dictionary_architectures, load_dictionary_config
     from ..core.logs import quiet_libraries
 
     cfg = load_dictionary_config(args.config, {"dictionary": args.dictionary, "data_dir": args.data_dir})
     quiet_libraries()
-    dictionary_architectures(cfg, force=args.force, log=_log)
+    dictionary_architectures(cfg, force=args.force, log=print_message)
     return 0
 
 
