@@ -2,7 +2,7 @@
 
 Every long stage reports typed events (:mod:`tanas_nni.core.progress`); this is the one place they are rendered. On a
 terminal, events that count towards a known total (:class:`Epoch`, :class:`Step`, and the ``[i/n]`` items of the
-dictionary stages) drive a tqdm bar (tqdm comes with NNI; its rate and remaining-time estimate are what people expect),
+dictionary stages) drive a tqdm bar (tqdm, which NNI and Lightning also use; its rate and remaining-time estimate are what people expect),
 and every other line is written above the bars. When stderr is not a terminal (a pipe, a log file, an NNI trial), each
 event is the same plain line as always, so logs stay greppable.
 """
