@@ -98,7 +98,8 @@ BAD_INPUT_TESTS = {
     "test_distance_stage_bad_input_fails_the_trial", "test_bad_input_is_one_line_exit_2", "test_recipe_validation",
     "test_nan_loss_names_stage_task_and_step", "test_a_broken_category_file_is_one_line_naming_it",
     "test_a_bad_search_config_is_one_line_and_writes_nothing", "test_bad_search_flags_are_one_line_and_write_nothing",
-    "test_bad_input_across_commands", "test_init_refuses_to_overwrite_and_a_file_as_folder",
+    "test_bad_input_across_commands", "test_download_offline_is_one_line_naming_the_file_and_leaves_nothing",
+    "test_init_refuses_to_overwrite_and_a_file_as_folder",
     "test_bad_max_params_is_one_line", "test_bad_max_params_in_a_config_and_an_impossible_budget",
 }
 _bad_input_results: dict[str, str] = {}
