@@ -15,6 +15,7 @@ PACKAGE = Path(tanas_nni.__file__).parent
 # Each part of the package and the parts below it that it may import (the package root holds only the version).
 LAYERS: dict[str, set[str]] = {
     "core": set(),
+    "resources": set(),  # package data only (read with importlib.resources); imports nothing
     "data": {"core"},
     "models": {"core"},
     "training": {"core"},

@@ -128,17 +128,27 @@ def test_dictionary_architectures_is_resumable(tiny_dictionary, data_dir, tiny_s
     config = tmp_path / "dict.yml"
     config.write_text(yaml.safe_dump({
         "tasks": tasks, "dictionary": str(root), "data_dir": str(data_dir), "seed": 0,
-        "architecture_search": {"space_file": str(tiny_space), "train": 128, "val": 64,
-                                "fuse": {"candidates_per_round": 2, "rounds": 2, "cycles": 1}}}))
+        "samples": {"train": 128, "val": 64, "test": 32}, "training": {"epochs": 1},
+        "architecture_search": {"space_file": str(tiny_space), "train": 64, "val": 32, "candidates": 3,
+                                "retrain_top": 2, "extra_rounds": 0}}))
     assert main(["dictionary", "architectures", str(config)]) == 0
     store = DictionaryStore.open(root)
     stored = {}
     for t in tasks:
         arch = store.get(t).architecture
-        assert arch["space"] == "standard" and arch["strategy"] == "fuse"
-        assert 0 < arch["score"]["alpha"] <= 1 and "search_val_acc" in arch["score"]
-        assert arch["settings"]["fuse"]["rounds"] == 2
+        assert arch["space"] == "standard" and arch["strategy"] == "sample-rank-retrain"
+        # Selection: the kept architecture is the best *retrained* one of the top 2 by the cheap ranking.
+        assert len(arch["ranking"]) == 3 and len(arch["retrained"]) == 2
+        top2 = sorted(arch["ranking"], key=lambda r: -r["rank_val_acc"])[:2]
+        assert {r["key"] for r in arch["retrained"]} == {r["key"] for r in top2}
+        assert arch["score"]["retrained_val_acc"] == max(r["val_acc"] for r in arch["retrained"])
+        assert arch["key"] == max(arch["retrained"], key=lambda r: r["val_acc"])["key"]
+        assert arch["score"]["network_val_acc"] == store.get(t).metrics["val_acc"]
+        assert set(arch["provenance"]) >= {"search", "config_key", "seed", "date", "commit"}
         stored[t] = Architecture.from_dict(arch["arch"])
+    capsys.readouterr()
+    assert main(["dictionary", "list", "--dictionary", str(root)]) == 0
+    assert capsys.readouterr().out.count("network ") == len(tasks)
     capsys.readouterr()
     # Resumable: a rerun skips every task that has one, and changes nothing.
     assert main(["dictionary", "architectures", str(config)]) == 0

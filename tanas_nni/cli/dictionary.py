@@ -28,11 +28,13 @@ def register(sub) -> None:
     b.set_defaults(handler=_build)
 
     a = dsub.add_parser("architectures", parents=[from_config],
-                        help="find every base task's architecture (FUSE, standard space)",
-                        description="Give every base task in the dictionary the best architecture FUSE finds for it "
-                                    "on the standard space, with the budget of the config's `architecture_search` "
-                                    "section. Resumable: tasks that have an architecture are skipped.")
-    a.add_argument("--force", action="store_true", help="search again for tasks that have an architecture")
+                        help="find every base task's architecture (standard space, retrained with the dictionary's recipe)",
+                        description="Give every base task in the dictionary an architecture from the standard space: "
+                                    "candidates ranked cheaply, the best few retrained with the dictionary's samples "
+                                    "and recipe, the best retrained one kept (validation only). Uses the shipped "
+                                    "architectures when the config matches the one they were found for. Resumable: "
+                                    "tasks that have an architecture are skipped.")
+    a.add_argument("--force", action="store_true", help="search again (ignore shipped and stored architectures)")
     a.set_defaults(handler=_architectures)
 
     ls = dsub.add_parser("list", help="one line per entry", description="List the dictionary's entries.")
@@ -83,8 +85,8 @@ def _list(args) -> int:
         arch = e.architecture
         rows.append((t, f"{e.metrics.get('test_acc', float('nan')):.2%}", f"{e.metrics.get('val_acc', float('nan')):.2%}",
                      str(e.meta.get("seed")), e.meta.get("data_fingerprint", ""),
-                     "yes" if arch else "-"))
-    head = ("task", "test acc", "val acc", "seed", "data fingerprint", "architecture")
+                     _arch_cell(arch)))
+    head = ("task", "test acc", "val acc", "seed", "data fingerprint", "architecture (retrained val acc)")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     for r in [head] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
@@ -96,6 +98,17 @@ def _list(args) -> int:
         from ..core.errors import EXIT_USAGE
         return EXIT_USAGE
     return 0
+
+
+def _arch_cell(arch: dict | None) -> str:
+    """The architecture's retrained validation accuracy beside the network's (same samples and recipe), if known."""
+    if not arch:
+        return "-"
+    score = arch.get("score", {})
+    if "retrained_val_acc" not in score:
+        return f"yes ({arch.get('strategy', '?')}, not retrained)"
+    mark = ">=" if score["retrained_val_acc"] >= score.get("network_val_acc", float("nan")) else "<"
+    return f"{score['retrained_val_acc']:.2%} {mark} network {score.get('network_val_acc', float('nan')):.2%}"
 
 
 def _show(args) -> int:

@@ -11,9 +11,11 @@ from .config import (SPACES, ArchitectureSearchConfig, DictionaryPipelineConfig,
 from .export import PipelineResult, load_exported, read_architecture
 from .search import SearchResult, default_out, device_description, retrain, run_pipeline, search
 from .space import build_space, entry_architecture, task_aware_space
-from .architectures import arch_parameters, dictionary_architectures
+from .architectures import (arch_parameters, dictionary_architectures, search_key, select_architecture,
+                            shipped_architectures)
 
 __all__ = ["SPACES", "ArchitectureSearchConfig", "DictionaryPipelineConfig", "SearchConfig", "load_dictionary_config",
            "load_search_config", "PipelineResult", "load_exported", "read_architecture", "SearchResult",
            "default_out", "device_description", "retrain", "run_pipeline", "search", "build_space",
-           "entry_architecture", "task_aware_space", "arch_parameters", "dictionary_architectures"]
+           "entry_architecture", "task_aware_space", "arch_parameters", "dictionary_architectures", "search_key",
+           "shipped_architectures", "select_architecture"]

@@ -1,28 +1,32 @@
-"""Each base task's architecture: the search (:func:`tanas_nni.pipeline.search`) run once per dictionary entry.
+"""Each base task's architecture: sampled from the standard space, ranked cheaply, the best few retrained with the
+dictionary's own recipe, and the best retrained one kept (selected on validation, never on test).
 
 This is the pipeline applied to the dictionary itself, so it lives here and not in :mod:`tanas_nni.dictionary`, which
-only stores what it is given.
+only stores what it is given. Architectures found for the default dictionary ship as package data
+(``tanas_nni/resources/architectures/<name>.json``) and are used when the config matches (:func:`search_key`).
 """
 from __future__ import annotations
 
-import shutil
+import json
+import subprocess
 import time
-from pathlib import Path
+from datetime import datetime, timezone
+from importlib import resources
 from typing import Callable
 
 import torch
 
-from ..core.config import to_dict
+from ..core.config import config_hash, to_dict
 from ..core.errors import TanasError
-from ..core.progress import ProgressFn, tagged
-from ..data import SplitSizes, TaskData, load_task, task_folder
+from ..core.progress import ProgressFn
+from ..data import SplitSizes, TaskData, load_task
 from ..dictionary import DictionaryStore
 from ..space import Architecture, TaskAwareSpace, build_model
-from ..training import count_parameters, derive_seed
+from ..training import TrainConfig, count_parameters, derive_seed, fit, seeded_init
 from .config import ArchitectureSearchConfig, DictionaryPipelineConfig
-from .search import search
 
-__all__ = ["dictionary_architectures", "arch_parameters"]
+__all__ = ["dictionary_architectures", "arch_parameters", "search_key", "shipped_architectures",
+           "select_architecture"]
 
 
 def arch_parameters(arch: Architecture, data: TaskData) -> int:
@@ -30,30 +34,106 @@ def arch_parameters(arch: Architecture, data: TaskData) -> int:
     return count_parameters(build_model(arch, data.num_classes, data.input_shape))
 
 
+def search_key(dict_cfg: DictionaryPipelineConfig) -> str:
+    """Hash of every field that decides the search's result: tasks, samples, recipe, seed and the search's budget."""
+    return config_hash({"tasks": list(dict_cfg.tasks), "samples": to_dict(dict_cfg.samples),
+                        "training": to_dict(dict_cfg.training), "seed": dict_cfg.seed,
+                        "max_per_class": dict_cfg.max_per_class,
+                        "architecture_search": to_dict(dict_cfg.architecture_search)})
+
+
+def shipped_architectures(key: str) -> dict | None:
+    """The shipped record (``{"key", "tasks": {task: record}, ...}``) found for config hash ``key``, if any."""
+    folder = resources.files("tanas_nni.resources") / "architectures"
+    if not folder.is_dir():
+        return None
+    for f in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not f.name.endswith(".json"):
+            continue
+        try:
+            rec = json.loads(f.read_text())
+        except ValueError as e:
+            raise TanasError(f"{f}: not valid JSON ({e}); reinstall the package") from None
+        if rec.get("key") == key:
+            return rec
+    return None
+
+
+def _train(arch: Architecture, data: TaskData, recipe: TrainConfig, seed: int) -> dict:
+    with seeded_init(seed):
+        model = build_model(arch, data.num_classes, data.input_shape)
+    return fit(model, data, recipe, seed=seed, stage="architecture search", evaluate_test=False)
+
+
+def select_architecture(task_id: str, dict_cfg: DictionaryPipelineConfig, network_val_acc: float,
+                        log: Callable[[str], None] = lambda m: None) -> dict:
+    """Sample, rank cheaply, retrain the top few with the dictionary's recipe; the best retrained one (validation)."""
+    cfg: ArchitectureSearchConfig = dict_cfg.architecture_search
+    seed = derive_seed(dict_cfg.seed if cfg.seed is None else cfg.seed, task_id)
+    space = TaskAwareSpace.standard(cfg.space_file, seed=seed)
+    small = load_task(task_id, dict_cfg.data_dir, seed=dict_cfg.seed, sizes=SplitSizes(cfg.train, cfg.val, 2),
+                      max_per_class=dict_cfg.max_per_class)
+    full = load_task(task_id, dict_cfg.data_dir, seed=dict_cfg.seed, sizes=dict_cfg.samples.sizes(),
+                     max_per_class=dict_cfg.max_per_class)
+    rank_recipe = TrainConfig(**{**to_dict(dict_cfg.training), "epochs": cfg.rank_epochs})
+    tried, retrained, best = [], [], None
+    t0 = time.perf_counter()
+    for rnd in range(cfg.extra_rounds + 1):
+        pool = space.candidates(cfg.candidates, seed=seed + rnd, exclude=[t["key"] for t in tried])
+        ranked = []
+        for arch in pool:
+            r = _train(arch, small, rank_recipe, seed)
+            ranked.append((r["val_acc"], arch))
+            tried.append({"key": arch.key, "str": str(arch), "rank_val_acc": r["val_acc"], "round": rnd})
+            log(f"{task_id}: rank {len(tried)} {arch} val acc {r['val_acc']:.2%}")
+        ranked.sort(key=lambda t: -t[0])
+        for _, arch in ranked[:cfg.retrain_top]:
+            r = _train(arch, full, dict_cfg.training, seed)
+            row = {"arch": arch.to_dict(), "key": arch.key, "str": str(arch), "val_acc": r["val_acc"],
+                   "parameters": arch_parameters(arch, full), "round": rnd}
+            retrained.append({k: row[k] for k in ("key", "str", "val_acc", "parameters", "round")})
+            log(f"{task_id}: retrained {arch} val acc {r['val_acc']:.2%} (network {network_val_acc:.2%})")
+            if best is None or row["val_acc"] > best["val_acc"]:
+                best = row
+        if best["val_acc"] >= network_val_acc:
+            break
+    return {"arch": best["arch"], "key": best["key"], "str": best["str"],
+            "score": {"retrained_val_acc": best["val_acc"], "network_val_acc": network_val_acc,
+                      "parameters": best["parameters"], "search_seconds": time.perf_counter() - t0,
+                      "reaches_network": best["val_acc"] >= network_val_acc},
+            "space": "standard", "strategy": "sample-rank-retrain",
+            "settings": {**to_dict(cfg), "seed": seed, "data_fingerprint": full.fingerprint},
+            "ranking": tried, "retrained": retrained}
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                              cwd=str(resources.files("tanas_nni"))).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def dictionary_architectures(dict_cfg: DictionaryPipelineConfig, force: bool = False,
                              log: Callable[[str], None] | None = None,
                              progress: ProgressFn | None = None) -> DictionaryStore:
-    """Give every base task of a dictionary the architecture FUSE finds for it on the standard space; resumable.
+    """Give every base task of a dictionary its architecture; resumable (tasks that have one are skipped).
 
-    Tasks whose entry has an architecture already are skipped (unless ``force``). Each winner is stored with
-    ``store.update(task, architecture={"arch", "score", "space": "standard", "strategy": "fuse", "settings"})``.
-    FUSE's checkpoints live in ``<dictionary>/cache/architecture-search/<task>/`` while a task runs, so an interrupted
-    task resumes where it stopped.
+    When the config matches a shipped record (:func:`search_key`) its architectures are installed without a search,
+    unless ``force``. Each architecture is stored with ``store.update(task, architecture={...})``, with its retrained
+    validation accuracy beside the dictionary network's and its provenance.
     """
     log = log or (lambda m: None)
-    cfg: ArchitectureSearchConfig = dict_cfg.architecture_search
-    seed = dict_cfg.seed if cfg.seed is None else cfg.seed
     if dict_cfg.threads:
         torch.set_num_threads(dict_cfg.threads)
     dict_cfg.register_datasets()
     store = DictionaryStore.open(dict_cfg.dictionary)
     store.check_writable()
-    space = TaskAwareSpace.standard(cfg.space_file, seed=seed)
     task_ids = store.task_ids()
     if not task_ids:
         raise TanasError(f"dictionary {store.root}: no entries; run `tanas dictionary build` first")
-    settings = {"train": cfg.train, "val": cfg.val, "seed": seed, "fuse": to_dict(cfg.fuse),
-                "space_file": cfg.space_file or "search_spaces/standard.yml"}
+    key = search_key(dict_cfg)
+    shipped = None if force else shipped_architectures(key)
     start = time.perf_counter()
     for i, task_id in enumerate(task_ids, 1):
         prefix = f"[{i}/{len(task_ids)}] {task_id}"
@@ -61,26 +141,18 @@ def dictionary_architectures(dict_cfg: DictionaryPipelineConfig, force: bool = F
         if entry.architecture and not force:
             log(f"{prefix}: has an architecture already ({entry.architecture.get('strategy', '?')})")
             continue
-        t0 = time.perf_counter()
-        data = load_task(task_id, dict_cfg.data_dir, seed=seed, sizes=SplitSizes(cfg.train, cfg.val, 2),
-                         max_per_class=dict_cfg.max_per_class)
-        workdir = Path(store.root) / "cache" / "architecture-search" / task_folder(task_id)
-        # Each task draws its own candidate pool (and initial weights): one shared pool would give every base task one
-        # of the same few architectures and leave task-aware spaces nothing to choose from.
-        result = search(data, space, cfg.fuse, seed=derive_seed(seed, task_id), workdir=workdir,
-                        progress=tagged(progress, task=task_id))
-        seconds = time.perf_counter() - t0
-        arch = result.winner
-        store.update(task_id, architecture={
-            "arch": arch.to_dict(), "key": arch.key, "str": str(arch),
-            "score": {"alpha": result.winner_probability, "search_val_acc": result.winner_val_acc,
-                      "parameters": arch_parameters(arch, data), "search_seconds": seconds},
-            "space": "standard", "strategy": "fuse",
-            "settings": {**settings, "data_fingerprint": data.fingerprint},
-            "ranking": [{k: r[k] for k in ("key", "architecture", "probability", "round")} for r in result.ranking],
-        })
-        shutil.rmtree(workdir, ignore_errors=True)
-        log(f"{prefix}: {arch} (α {result.winner_probability:.2f}, search val acc {result.winner_val_acc:.2%}, "
-            f"{seconds:.0f} s)")
+        if shipped and task_id in shipped["tasks"]:
+            store.update(task_id, architecture={**shipped["tasks"][task_id],
+                                                "provenance": {**shipped["provenance"], "shipped": True}})
+            log(f"{prefix}: shipped architecture (config {key}); --force searches again")
+            continue
+        rec = select_architecture(task_id, dict_cfg, entry.metrics.get("val_acc", float("nan")),
+                                  log=lambda m, p=prefix: log(f"{p}: {m.split(': ', 1)[-1]}"))
+        rec["provenance"] = {"search": rec["strategy"], "config_key": key, "seed": rec["settings"]["seed"],
+                             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": _commit()}
+        store.update(task_id, architecture=rec)
+        s = rec["score"]
+        log(f"{prefix}: {rec['str']} retrained val acc {s['retrained_val_acc']:.2%} vs network "
+            f"{s['network_val_acc']:.2%} ({s['search_seconds']:.0f} s)")
     log(f"dictionary {store.root}: architectures done ({time.perf_counter() - start:.0f} s)")
     return store

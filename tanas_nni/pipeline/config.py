@@ -41,21 +41,30 @@ def check_strategy(name: str, where: str = "strategy") -> str:
 class ArchitectureSearchConfig:
     """The search that gives every base task of a dictionary its architecture (``tanas dictionary architectures``).
 
-    FUSE on the standard space with a small budget: 3 candidates per round, 2 rounds (5 candidates), 1 cycle, on 1000
-    training and 500 validation examples of the task (the test split is not used). The winner's score is its α
-    probability and the validation accuracy of its search-trained weights. ``seed`` defaults to the dictionary's.
+    ``candidates`` architectures are drawn from the standard space and ranked cheaply (``rank_epochs`` epochs of the
+    dictionary's recipe on ``train`` training examples, scored on ``val`` validation examples); the best
+    ``retrain_top`` are retrained with the dictionary's own samples and recipe and the one with the best retrained
+    validation accuracy is kept. If none reaches the dictionary network's validation accuracy, up to ``extra_rounds``
+    more pools are drawn. The test split is never used. ``seed`` defaults to the dictionary's.
     """
 
     space_file: str | None = field(default=None, metadata=PATH)
     train: int = 1000
     val: int = 500
     seed: int | None = None
-    fuse: FuseConfig = field(default_factory=lambda: FuseConfig(candidates_per_round=3, rounds=2, cycles=1))
+    candidates: int = 6
+    rank_epochs: int = 1
+    retrain_top: int = 2
+    extra_rounds: int = 1
 
     def __post_init__(self):
         check_range("train", self.train, 2)
         check_range("val", self.val, 2)
         check_seed("seed", self.seed)
+        check_range("candidates", self.candidates, 1)
+        check_range("rank_epochs", self.rank_epochs, 1)
+        check_range("retrain_top", self.retrain_top, 1)
+        check_range("extra_rounds", self.extra_rounds, 0)
 
 
 @dataclass

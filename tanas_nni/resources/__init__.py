@@ -1,0 +1,1 @@
+"""Data shipped with the package (read with importlib.resources)."""
