@@ -24,6 +24,7 @@ def main(argv=None) -> int:
     p.add_argument("--name", default="default")
     p.add_argument("--command", required=True, help="the command that ran the search (recorded)")
     p.add_argument("--wall-seconds", type=float, required=True)
+    p.add_argument("--commit", default=None, help="the commit whose code ran the search (default: as recorded)")
     p.add_argument("--machine", default="2 shared CPU cores, 1 thread (benchmarks/machine.py)")
     a = p.parse_args(argv)
     cfg = load_dictionary_config(a.config, {"dictionary": a.dictionary})
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
         prov = prov or arch["provenance"]
         tasks[t] = {k: arch[k] for k in ("arch", "key", "str", "score", "space", "strategy", "settings", "retrained")}
     rec = {"key": search_key(cfg), "config": Path(a.config).name,
-           "provenance": {**prov, "command": a.command, "wall_seconds": round(a.wall_seconds),
+           "provenance": {**prov, **({"commit": a.commit} if a.commit else {}), "command": a.command, "wall_seconds": round(a.wall_seconds),
                           "machine": a.machine},
            "tasks": tasks}
     out = Path(__file__).resolve().parent.parent / "tanas_nni" / "resources" / "architectures" / f"{a.name}.json"
