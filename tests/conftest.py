@@ -93,7 +93,7 @@ BAD_INPUT_TESTS = {
     "test_cli_bad_input", "test_cli_empty_dictionary", "test_unknown_schedule_is_a_one_line_error",
     "test_probe_without_a_head_and_unknown_recorded_criterion_are_one_line_errors",
     "test_bad_spaces_are_refused", "test_bad_input_gives_one_line_and_exit_2", "test_empty_candidate_list_is_refused",
-    "test_malformed_space_is_refused_with_one_line", "test_missing_space_file", "test_invalid_architecture_is_refused",
+    "test_malformed_space_is_refused_with_one_line", "test_a_corrupt_shipped_file_is_one_line", "test_missing_space_file", "test_invalid_architecture_is_refused",
     "test_truncated_weights_detected_with_entry_id", "test_open_errors", "test_bad_inputs",
     "test_distance_stage_bad_input_fails_the_trial", "test_bad_input_is_one_line_exit_2", "test_recipe_validation",
     "test_nan_loss_names_stage_task_and_step", "test_a_broken_category_file_is_one_line_naming_it",
