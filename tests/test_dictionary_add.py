@@ -72,6 +72,13 @@ def test_added_target_is_a_base_task_with_its_architecture(export, store, data_d
     assert entry_architecture(store, SOLVED) == Architecture.from_dict(exported["arch"])
     assert Architecture.from_dict(exported["arch"]) in space.base_architectures
 
+    # --force replaces the entry (same recipe and seed: the same network), leaving the others alone.
+    assert main(["dictionary", "add", str(export), "-d", str(store.root), "--data-dir", str(data_dir), "--force"]) == 0
+    again = store.get(SOLVED)
+    assert again.meta["files"]["weights.pt"] == entry.meta["files"]["weights.pt"]
+    assert again.architecture["arch"] == exported["arch"]
+    assert {t: store.get(t).checksum for t in before} == before
+
 
 def test_bad_add_inputs(export, store, data_dir, tmp_path, capsys, monkeypatch):
     def refused(args, *expect):
