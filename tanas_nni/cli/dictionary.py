@@ -1,4 +1,4 @@
-"""``tanas dictionary build|architectures|list|show``."""
+"""``tanas dictionary build|architectures|add|list|show``."""
 from __future__ import annotations
 
 import argparse
@@ -37,6 +37,16 @@ def register(sub) -> None:
     a.add_argument("--force", action="store_true", help="search again (ignore shipped and stored architectures)")
     a.set_defaults(handler=_architectures)
 
+    ad = dsub.add_parser("add", help="store a solved target (an export folder of `tanas search`) as a base task",
+                         description="Store the target of EXPORT (the folder `tanas search` wrote) as a new base task: "
+                                     "its representative network is trained with the recipe the dictionary's entries "
+                                     "record, and the search's winner and its retrained score become its architecture. "
+                                     "A later similar target can then draw its task-aware space from it.")
+    ad.add_argument("export", help="export folder of `tanas search` (holds architecture.json, metrics.json, config.yml)")
+    add_common(ad)
+    ad.add_argument("--force", action="store_true", help="replace the target's entry if the dictionary has one")
+    ad.set_defaults(handler=_add)
+
     ls = dsub.add_parser("list", help="one line per entry", description="List the dictionary's entries.")
     add_common(ls, data=False)
     ls.set_defaults(handler=_list)
@@ -63,6 +73,14 @@ def _architectures(args) -> int:
     cfg = load_dictionary_config(args.config, {"dictionary": args.dictionary, "data_dir": args.data_dir})
     quiet_libraries()
     dictionary_architectures(cfg, force=args.force, log=print_message)
+    return 0
+
+
+def _add(args) -> int:
+    from ..dictionary.build import _log
+    from ..pipeline import add_to_dictionary
+
+    add_to_dictionary(args.export, args.dictionary, data_dir=args.data_dir, force=args.force, log=_log)
     return 0
 
 

@@ -21,7 +21,7 @@ from ..training import TrainConfig, default_device, fit, seeded_init
 from ..core.records import library_versions
 from .store import CorruptEntryError, DictionaryStore, Entry
 
-__all__ = ["DictionaryConfig", "build_dictionary", "build_entry", "DEFAULT_TASKS"]
+__all__ = ["DictionaryConfig", "build_dictionary", "build_entry", "train_entry", "recipe_of", "DEFAULT_TASKS"]
 
 # The paper's 10 base tasks: MNIST digits 0-4 and Fashion-MNIST classes 0-4, each one-vs-rest.
 DEFAULT_TASKS = [f"mnist:{d}-vs-rest" for d in range(5)] + [
@@ -88,9 +88,9 @@ class DictionaryConfig:
                 "network": to_dict(self.network), "training": to_dict(self.training)}
 
 
-def build_entry(store: DictionaryStore, task_id: str, cfg: DictionaryConfig,
-                on_epoch: Callable[[int, dict], None] | None = None) -> Entry:
-    """Train and install the entry for one task (overwriting what is there)."""
+def train_entry(task_id: str, cfg: DictionaryConfig,
+                on_epoch: Callable[[int, dict], None] | None = None) -> tuple[str, dict, dict]:
+    """Train one task's representative network: ``(canonical task id, entry metadata, state dict)``, nothing stored."""
     data = load_task(task_id, cfg.data_dir, seed=cfg.seed, sizes=cfg.samples.sizes(), max_per_class=cfg.max_per_class)
     with seeded_init(cfg.seed):  # the initial weights depend on the seed alone, not on what ran before in the process
         model = build_network(cfg.network.name, data.num_classes, data.input_shape, **cfg.network.kwargs())
@@ -113,7 +113,37 @@ def build_entry(store: DictionaryStore, task_id: str, cfg: DictionaryConfig,
         "device": default_device(),
     }
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return store.put(str(data.spec), meta, state_dict=state)
+    return str(data.spec), meta, state
+
+
+def build_entry(store: DictionaryStore, task_id: str, cfg: DictionaryConfig,
+                on_epoch: Callable[[int, dict], None] | None = None) -> Entry:
+    """Train and install the entry for one task (overwriting what is there)."""
+    task, meta, state = train_entry(task_id, cfg, on_epoch)
+    return store.put(task, meta, state_dict=state)
+
+
+def recipe_of(store: DictionaryStore, data_dir: str | None = None) -> DictionaryConfig:
+    """The recipe a dictionary's entries were built with, read from their ``settings`` (no config file needed).
+
+    A dictionary whose entries disagree (built with several configs) has no one recipe: refused."""
+    from ..core.config import from_dict
+
+    entries = store.entries()
+    if not entries:
+        raise TanasError(f"dictionary {store.root}: no entries to read its recipe from; build it with "
+                         f"`tanas dictionary build <config.yml>`")
+    hashes = {e.meta.get("settings_hash") for e in entries}
+    if len(hashes) != 1 or None in hashes or "settings" not in entries[0].meta:
+        raise TanasError(f"dictionary {store.root}: its entries were built with different settings (or none recorded); "
+                         f"rebuild it with one config (`tanas dictionary build <config.yml> --force`)")
+    s = entries[0].meta["settings"]
+    where = f"dictionary entry {entries[0].task}: settings"
+    return DictionaryConfig(tasks=[entries[0].task], dictionary=str(store.root), data_dir=data_dir, seed=s["seed"],
+                            samples=from_dict(SplitSizes, s["samples"], f"{where}.samples"),
+                            max_per_class=s.get("max_per_class"),
+                            network=from_dict(NetworkConfig, s["network"], f"{where}.network"),
+                            training=from_dict(TrainConfig, s["training"], f"{where}.training"))
 
 
 def _log(msg: str) -> None:
