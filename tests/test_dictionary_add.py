@@ -62,7 +62,7 @@ def test_added_target_is_a_base_task_with_its_architecture(export, store, data_d
     assert main(["dictionary", "list", "-d", str(store.root)]) == 0
     listed = capsys.readouterr().out
     row = next(line for line in listed.splitlines() if line.startswith(SOLVED))
-    assert row.split()[-1] == "yes" and "5 entries" in listed
+    assert f"added (search winner, test error {metrics['test_error']:.2%})" in row and "5 entries" in listed
 
     # A later, similar target can draw from it: with every entry as a neighbour, the new one is one, with its
     # architecture, and its distance is a real (Fisher) distance computed from its stored network.

@@ -123,6 +123,8 @@ def _arch_cell(arch: dict | None) -> str:
     if not arch:
         return "-"
     score = arch.get("score", {})
+    if arch.get("source") and "test_error" in score:  # a solved target (`tanas dictionary add`): its search's winner
+        return f"added (search winner, test error {score['test_error']:.2%})"
     if "retrained_val_acc" not in score:
         return f"yes ({arch.get('strategy', '?')}, not retrained)"
     mark = ">=" if score["retrained_val_acc"] >= score.get("network_val_acc", float("nan")) else "<"
