@@ -34,7 +34,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-RESOURCES = REPO  # after the move: REPO / "tanas_nni" / "resources"
+RESOURCES = REPO / "tanas_nni" / "resources"  # the packaged experiment templates
 RESULT = REPO / "benchmarks" / "results" / "2026-12-02-remote-loopback.md"
 SSHD = "/usr/sbin/sshd"
 SSH_PORT = 2222
