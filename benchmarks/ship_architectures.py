@@ -38,7 +38,9 @@ def main(argv=None) -> int:
         prov = prov or arch["provenance"]
         tasks[t] = {k: arch[k] for k in ("arch", "key", "str", "score", "space", "strategy", "settings", "retrained")}
     rec = {"key": search_key(cfg), "config": Path(a.config).name,
-           "provenance": {**prov, **({"commit": a.commit} if a.commit else {}), "command": a.command, "wall_seconds": round(a.wall_seconds),
+           "provenance": {**prov, **({"commit": a.commit} if a.commit else {}),
+                          "seed": cfg.seed if cfg.architecture_search.seed is None else cfg.architecture_search.seed,
+                          "seed_note": "each task's pool and weights use derive_seed(seed, task id)", "command": a.command, "wall_seconds": round(a.wall_seconds),
                           "machine": a.machine},
            "tasks": tasks}
     out = Path(__file__).resolve().parent.parent / "tanas_nni" / "resources" / "architectures" / f"{a.name}.json"
