@@ -99,6 +99,7 @@ BAD_INPUT_TESTS = {
     "test_a_bad_search_config_is_one_line_and_writes_nothing", "test_bad_search_flags_are_one_line_and_write_nothing",
     "test_bad_input_across_commands", "test_init_refuses_to_overwrite_and_a_file_as_folder",
     "test_bad_max_params_is_one_line", "test_bad_max_params_in_a_config_and_an_impossible_budget",
+    "test_an_experiment_given_another_space_is_refused",
 }
 _bad_input_results: dict[str, str] = {}
 
