@@ -101,7 +101,7 @@ BAD_INPUT_TESTS = {
     "test_bad_input_across_commands", "test_download_offline_is_one_line_naming_the_file_and_leaves_nothing",
     "test_init_refuses_to_overwrite_and_a_file_as_folder",
     "test_bad_max_params_is_one_line", "test_bad_max_params_in_a_config_and_an_impossible_budget",
-    "test_bad_add_inputs",
+    "test_bad_add_inputs", "test_an_experiment_given_another_space_is_refused",
 }
 _bad_input_results: dict[str, str] = {}
 
