@@ -1,4 +1,5 @@
-"""Drive ``nnictl`` experiments from Python: start, wait, read trials over NNI's REST API, stop.
+"""Drive ``nnictl`` experiments from Python: start, wait, read trials over NNI's REST API (with NNI's own
+``nni.experiment.rest`` client), stop.
 
 Used by the tests, the benchmark and ``tanas report`` (which reads a finished experiment's trials). It goes through the
 same ``nnictl create`` a user types, so what it checks is what users get.
@@ -13,8 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from ..core.errors import TanasError
@@ -65,8 +64,10 @@ def start(config: str | Path, port: int, timeout: float = 120) -> str:
 
 
 def _get(port: int, path: str):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/{path}", timeout=10) as resp:
-        return json.loads(resp.read().decode())
+    # NNI's own REST client (what nni.experiment.Experiment's methods call); its requests errors are OSErrors.
+    from nni.experiment import rest
+
+    return rest.get(port, path)
 
 
 def status(port: int) -> str:
@@ -101,7 +102,7 @@ def wait(port: int, timeout: float = 600, poll: float = 2.0) -> str:
     while time.time() < deadline:
         try:
             st = status(port)
-        except (urllib.error.URLError, OSError, ValueError):
+        except (OSError, ValueError):
             st = "UNREACHABLE"
         if st in ("DONE", "STOPPED", "ERROR", "NO_MORE_TRIAL"):
             if st == "NO_MORE_TRIAL":
@@ -119,7 +120,7 @@ def _answers(port: int) -> bool:
     try:
         status(port)
         return True
-    except (urllib.error.URLError, OSError, ValueError):
+    except (OSError, ValueError):
         return False
 
 
