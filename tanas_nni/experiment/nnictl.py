@@ -1,5 +1,5 @@
-"""Drive ``nnictl`` experiments from Python: start, wait, read trials over NNI's REST API (with NNI's own
-``nni.experiment.rest`` client), stop.
+"""Drive ``nnictl`` experiments from Python: start, wait, read trials with NNI's own client
+(``nni.experiment.Experiment.connect``), stop.
 
 Used by the tests, the benchmark and ``tanas report`` (which reads a finished experiment's trials). It goes through the
 same ``nnictl create`` a user types, so what it checks is what users get.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..core.errors import TanasError
 
-__all__ = ["free_port", "nnictl", "start", "wait", "trials", "status", "stop"]
+__all__ = ["client", "free_port", "nnictl", "start", "wait", "trials", "intermediate", "status", "stop"]
 
 
 def nnictl() -> str:
@@ -63,36 +63,58 @@ def start(config: str | Path, port: int, timeout: float = 120) -> str:
     return m.group(1)
 
 
-def _get(port: int, path: str):
-    # NNI's own REST client (what nni.experiment.Experiment's methods call); its requests errors are OSErrors.
-    from nni.experiment import rest
+def client(port: int):
+    """NNI's own client for the experiment whose manager listens on ``port``: ``nni.experiment.Experiment.connect``.
 
-    return rest.get(port, path)
+    Every read below goes through it. Starting and stopping stay with ``nnictl create`` / ``nnictl stop``, the commands
+    a user types, so that what the tests check is what users get."""
+    import logging
+
+    from nni.experiment import Experiment
+
+    # connect() logs "Connect to port ... success" at INFO on every call; the callers poll, so keep it quiet here.
+    log = logging.getLogger("nni.experiment.experiment")
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        return Experiment.connect(port)  # its requests errors are OSErrors, like a closed port's
+    finally:
+        log.setLevel(level)
+
+
+def _unreachable() -> tuple[type[BaseException], ...]:
+    import psutil  # connect() looks up the manager's process; a manager that just exited is psutil.NoSuchProcess
+
+    return (OSError, ValueError, psutil.Error)
 
 
 def status(port: int) -> str:
-    return _get(port, "check-status")["status"]
+    return client(port).get_status()
+
+
+def _decoded(data):
+    # NNI decodes a metric's JSON twice (the trial's json.dumps inside the manager's); a plain-number metric can come
+    # back as a string once more.
+    return json.loads(data) if isinstance(data, str) else data
 
 
 def trials(port: int) -> list[dict]:
-    """Every trial with its parameters, status and final metric (decoded)."""
+    """Every trial with its parameters, status and final metric (decoded), from ``Experiment.list_trial_jobs``."""
     out = []
-    for t in _get(port, "trial-jobs"):
-        final = None
-        for m in t.get("finalMetricData", []) or []:
-            final = json.loads(m["data"])
-            if isinstance(final, str):
-                final = json.loads(final)
-        params = t.get("hyperParameters", [])
-        hp = json.loads(params[0]).get("parameters", {}) if params else {}
-        out.append({"id": t["trialJobId"], "status": t["status"], "parameters": hp, "final": final})
+    for t in client(port).list_trial_jobs():
+        final = _decoded(t.finalMetricData[-1].data) if t.finalMetricData else None
+        hp = t.hyperParameters[0].parameters if t.hyperParameters else {}
+        out.append({"id": t.trialJobId, "status": t.status, "parameters": hp, "final": final})
     return out
 
 
 def intermediate(port: int, trial_id: str) -> list:
-    data = _get(port, f"metric-data/{trial_id}")
-    return [json.loads(json.loads(m["data"])) if isinstance(json.loads(m["data"]), str) else json.loads(m["data"])
-            for m in data if m["type"] == "PERIODICAL"]
+    """A trial's intermediate results in order, from ``Experiment.get_job_metrics``."""
+    metrics = client(port).get_job_metrics(trial_id).get(trial_id, [])
+    return [_decoded(m.data) for m in sorted(metrics, key=lambda m: m.sequence) if m.type == "PERIODICAL"]
+
+
+_UNREACHABLE = _unreachable()
 
 
 def wait(port: int, timeout: float = 600, poll: float = 2.0) -> str:
@@ -102,7 +124,7 @@ def wait(port: int, timeout: float = 600, poll: float = 2.0) -> str:
     while time.time() < deadline:
         try:
             st = status(port)
-        except (OSError, ValueError):
+        except _UNREACHABLE:
             st = "UNREACHABLE"
         if st in ("DONE", "STOPPED", "ERROR", "NO_MORE_TRIAL"):
             if st == "NO_MORE_TRIAL":
@@ -120,7 +142,7 @@ def _answers(port: int) -> bool:
     try:
         status(port)
         return True
-    except (OSError, ValueError):
+    except _UNREACHABLE:
         return False
 
 
