@@ -6,7 +6,6 @@ same ``nnictl create`` a user types, so what it checks is what users get.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -16,7 +15,13 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 from ..core.errors import TanasError
+
+# What a poll meets when no manager answers: requests' errors are OSErrors (a closed port) or ValueErrors (a half-written
+# reply); connect() also looks up the manager's process, and one that just exited is psutil.NoSuchProcess.
+_UNREACHABLE = (OSError, ValueError, psutil.Error)
 
 __all__ = ["client", "free_port", "nnictl", "start", "wait", "trials", "intermediate", "status", "stop"]
 
@@ -82,27 +87,15 @@ def client(port: int):
         log.setLevel(level)
 
 
-def _unreachable() -> tuple[type[BaseException], ...]:
-    import psutil  # connect() looks up the manager's process; a manager that just exited is psutil.NoSuchProcess
-
-    return (OSError, ValueError, psutil.Error)
-
-
 def status(port: int) -> str:
     return client(port).get_status()
 
 
-def _decoded(data):
-    # NNI decodes a metric's JSON twice (the trial's json.dumps inside the manager's); a plain-number metric can come
-    # back as a string once more.
-    return json.loads(data) if isinstance(data, str) else data
-
-
 def trials(port: int) -> list[dict]:
-    """Every trial with its parameters, status and final metric (decoded), from ``Experiment.list_trial_jobs``."""
+    """Every trial with its parameters, status and final metric (NNI decodes the metric JSON), from ``Experiment.list_trial_jobs``."""
     out = []
     for t in client(port).list_trial_jobs():
-        final = _decoded(t.finalMetricData[-1].data) if t.finalMetricData else None
+        final = t.finalMetricData[-1].data if t.finalMetricData else None
         hp = t.hyperParameters[0].parameters if t.hyperParameters else {}
         out.append({"id": t.trialJobId, "status": t.status, "parameters": hp, "final": final})
     return out
@@ -111,10 +104,7 @@ def trials(port: int) -> list[dict]:
 def intermediate(port: int, trial_id: str) -> list:
     """A trial's intermediate results in order, from ``Experiment.get_job_metrics``."""
     metrics = client(port).get_job_metrics(trial_id).get(trial_id, [])
-    return [_decoded(m.data) for m in sorted(metrics, key=lambda m: m.sequence) if m.type == "PERIODICAL"]
-
-
-_UNREACHABLE = _unreachable()
+    return [m.data for m in sorted(metrics, key=lambda m: m.sequence) if m.type == "PERIODICAL"]
 
 
 def wait(port: int, timeout: float = 600, poll: float = 2.0) -> str:

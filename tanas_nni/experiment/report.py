@@ -4,15 +4,15 @@
 ``~/nni-experiments/.experiment`` (each experiment's ``logDir``, i.e. its ``experimentWorkingDirectory``) and the
 experiment's SQLite database ``<logDir>/<id>/db/nni.sqlite`` (tables ``TrialJobEvent`` and ``MetricData``). It does so
 rather than calling ``nnictl experiment export``, which asks the experiment's REST server and so fails once the
-experiment is stopped.
+experiment is stopped. Each trial's final metric dict (written by the ``compare`` trial stage) holds the record's
+fields.
 
 Why not NNI's client (``nni.experiment.Experiment``), which :mod:`tanas_nni.experiment.nnictl` uses for live
 experiments: ``Experiment.connect(port)`` needs a running manager, and ``Experiment(None, id=...).view(port)`` serves a
 stopped one only by starting a new NNI manager (a Node process on a free port, to be stopped after) and only for an
 experiment in *this* user's registry (``has_checkpoint`` looks the id up there). So it cannot serve an experiment folder
 copied from another machine or a cluster's shared storage (``--nni-dir``), nor a registry in a read-only home (NNI's lock
-spins forever there); the database below is what the manager itself writes and reads back in view mode. Each trial's final metric dict (written by the ``compare`` trial stage) holds the record's
-fields.
+spins forever there). The database below is what the manager itself writes.
 
 :func:`write_report` writes ``report.md`` (the paper's columns), ``report.csv`` (every field) and ``report.png`` (test
 error vs parameters, log x, marker area ∝ search cost).
