@@ -500,6 +500,7 @@ def _resolved(cfg: SuiteConfig, budget: str) -> dict:
                                                         f"{_n(f.cycles, 'cycle')} of "
                                                         f"({f.weight_epochs} weight + {f.alpha_epochs} α epochs)",
         "FUSE candidate pool": f.pool(),
+        "FUSE's parameter budget (max_params)": f"{b.max_params / 1e6:.3f} M" if b.max_params else "none",
         "DARTS supernet epochs": (d.epochs if d and d.epochs else f.weight_epochs_total()),
         "RandomOneShot supernet epochs + scored subnets": (f"{ros.epochs or f.weight_epochs_total()} + {ros.subnets}"
                                                           if ros else "—"),
@@ -523,7 +524,9 @@ def _strategy_notes(cfg: SuiteConfig, planned: set[str]) -> list[str]:
     lines = [f"- **FUSE** (TA-NAS and the standard space): {f.candidates_per_round} candidates per round, "
              f"{_n(f.rounds, 'round')} ({f.pool()} candidates in all), {_n(f.cycles, 'cycle')} of {f.weight_epochs} "
              f"weight and {f.alpha_epochs} α epochs per round; TA-NAS's search cost includes building its space "
-             f"(distances to the dictionary)."]
+             f"(distances to the dictionary)."
+             + (f" Every candidate is scaled down to at most {b.max_params:,} parameters (`max_params`); NNI's "
+                f"strategies search their cell space without that bound." if b.max_params else "")]
     if d is not None:
         why = "as set by the budget" if d.epochs else "FUSE's total weight epochs (rounds × cycles × weight epochs)"
         lines.append(f"- **NNI DARTS**: `DARTS()` with NNI's defaults (architecture lr 3e-4, no warm-up); its "

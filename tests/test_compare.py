@@ -153,6 +153,25 @@ def test_finished_methods_are_skipped_and_changed_settings_refused(results, dict
     assert forced["retrain_epochs"] == 2 and path.stat().st_mtime_ns != before
 
 
+def test_the_budget_max_params_bounds_both_fuse_winners_and_only_their_records(results, dictionary, data_dir,
+                                                                             tmp_path):
+    """``max_params`` (the suite's parameter budget) scales FUSE's candidates in both spaces; it changes the settings
+    of the two FUSE methods only, so NNI's and the handcrafted records stay valid."""
+    cfg, records, _ = results
+    by = {r["method"]: r for r in records}
+    budget = round(min(by["fuse-task-aware"]["params"], by["fuse-standard"]["params"]) * 1e6) - 1  # params: M
+    over = {**TINY, "max_params": budget}
+    bounded = _cfg(Path(cfg.results).parent, dictionary, data_dir, budgets={"tiny": over})
+    for method in ("fuse-task-aware", "fuse-standard"):
+        with pytest.raises(TanasError, match="other settings"):
+            run_method(bounded, method)
+        fresh = run_method(_cfg(tmp_path, dictionary, data_dir, budgets={"tiny": over}), method)
+        assert fresh["params"] * 1e6 <= budget and fresh["budget"]["max_params"] == budget
+    assert run_method(bounded, "cnn5") == by["cnn5"]  # not searched: its record does not depend on the budget
+    with pytest.raises(TanasError, match="max_params"):
+        _cfg(tmp_path, dictionary, data_dir, budgets={"tiny": {**TINY, "max_params": 0}})
+
+
 def test_report_from_results_dir(results, tmp_path):
     cfg, records, _ = results
     out = tmp_path / "report"

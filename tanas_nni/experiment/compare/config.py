@@ -14,6 +14,7 @@ from ...core.config import PATH, check_range, load_config
 from ...core.errors import TanasError
 from ...data import SplitSizes, canonical_task_id
 from ...pipeline.config import check_distance
+from ...space import check_max_params
 from ...strategy import FuseConfig
 from ...training import TrainConfig
 from .registry import METHODS, check_method, method_names, method_spec
@@ -23,14 +24,21 @@ __all__ = ["CompareBudget", "CompareConfig", "load_compare_config"]
 
 @dataclass
 class CompareBudget:
-    """Everything that sets how much work each method does: the shared sections and ``methods.<name>``."""
+    """Everything that sets how much work each method does: the shared sections and ``methods.<name>``.
+
+    ``max_params``: the parameter budget of FUSE's candidates (both spaces; :func:`tanas_nni.space.fit_to_budget`
+    scales each one down to it), so the winner respects it. NNI's strategies search their cell space unbounded: a
+    supernet strategy cannot honour a per-candidate budget, and the bar it serves is on TA-NAS's network alone.
+    """
 
     samples: SplitSizes = field(default_factory=SplitSizes)
     retrain: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20))
     fuse: FuseConfig = field(default_factory=FuseConfig)
+    max_params: int | None = None
     methods: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
+        check_max_params(self.max_params)
         given = dict(self.methods or {})
         for name in given:
             check_method(name, "methods")

@@ -143,17 +143,28 @@ def _fuse(space: str) -> MethodFn:
         ctx.space_seconds = metrics["space_seconds"]
         return Outcome(str(result.architecture), result.architecture.to_dict(), metrics["parameters"], fit_result,
                        metrics["search_seconds"],
-                       {"fuse": to_dict(ctx.budget.fuse), "candidates": metrics["candidates"], "space": space,
+                       {"fuse": to_dict(ctx.budget.fuse), "max_params": ctx.budget.max_params,
+                        "candidates": metrics["candidates"], "space": space,
                         "k": ctx.cfg.k if space == "task-aware" else None,
                         "distance": ctx.cfg.distance if space == "task-aware" else None},
                        {"export": str(out), "rounds_run": metrics["rounds_run"]})
     return run
 
 
+def _fuse_settings(space: str):
+    """The space's settings and the parameter budget (only FUSE's candidates are fitted to it); ``max_params`` is
+    absent when unset, so records made before it existed keep their hash."""
+    def settings(cfg, budget) -> dict:
+        s = _space_settings(cfg, space)
+        if cfg.active.max_params is not None:
+            s["max_params"] = cfg.active.max_params
+        return s
+    return settings
+
+
 register_method("fuse-task-aware", _fuse("task-aware"), display="TA-NAS: FUSE, task-aware space",
-                settings=lambda cfg, budget: _space_settings(cfg, "task-aware"))
-register_method("fuse-standard", _fuse("standard"), display="FUSE, standard space",
-                settings=lambda cfg, budget: _space_settings(cfg, "standard"))
+                settings=_fuse_settings("task-aware"))
+register_method("fuse-standard", _fuse("standard"), display="FUSE, standard space", settings=_fuse_settings("standard"))
 
 
 # --- NNI's strategies on the cell form of the task-aware space ------------------------------------------------------
