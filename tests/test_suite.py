@@ -283,3 +283,32 @@ def test_bad_flags_are_one_line(suite, capsys):
     assert "unknown method 'no-such-method'" in capsys.readouterr().err
     assert suite.main(["--budget", "tiny", "--seeds", "a,b"]) == 2
     assert "--seeds" in capsys.readouterr().err
+
+
+def test_fuse_ranking_retrains_every_candidate_of_the_sweep_and_reports_agreement(sweep, data_dir, tmp_path):
+    """benchmarks/fuse_ranking.py: every candidate of each FUSE run of the sweep retrained with the cell's recipe; the
+    winner's retrained score is the suite's (same architecture, data, recipe and seed); a rerun retrains nothing."""
+    tmp, rc, _ = sweep
+    assert rc == 0
+    spec = importlib.util.spec_from_file_location("tanas_fuse_ranking", REPO / "benchmarks" / "fuse_ranking.py")
+    ranking = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ranking)
+    argv = ["--budget", "tiny", "--results", str(tmp / "runs"), "--methods", "fuse-task-aware",
+            "--data-dir", str(data_dir), "--out", str(tmp_path), "--threads", "2"]
+    assert ranking.main(argv) == 0
+    report = next(tmp_path.glob("fuse-ranking-*-tiny.md"))
+    cells = json.loads(report.with_suffix(".json").read_text())
+    assert {c["target"] for c in cells} == set(TARGETS)
+    for c in cells:
+        rec = json.loads((tmp / "runs" / "tiny" / "seed0" / c["target"].replace(":", "__") /
+                          "fuse-task-aware.json").read_text())
+        winner = next(r for r in c["rows"] if r["winner"])
+        assert winner["architecture"] == rec["architecture"]
+        assert winner["test_acc"] == pytest.approx(rec["test_acc"])  # retraining is deterministic under the seed
+        assert c["candidates"] == len(c["rows"]) >= 2 and c["pairs"] >= 1
+    md = report.read_text()
+    assert "## `fuse-task-aware`" in md and "pairwise agreement within rounds" in md and "regret" in md
+    stored = sorted((tmp / "runs" / "tiny" / "fuse-ranking").rglob("*.json"))
+    before = [p.stat().st_mtime_ns for p in stored]
+    assert ranking.main(argv) == 0
+    assert [p.stat().st_mtime_ns for p in stored] == before
