@@ -500,7 +500,7 @@ def _resolved(cfg: SuiteConfig, budget: str) -> dict:
                                                         f"{_n(f.cycles, 'cycle')} of "
                                                         f"({f.weight_epochs} weight + {f.alpha_epochs} α epochs)",
         "FUSE candidate pool": f.pool(),
-        "FUSE's parameter budget (max_params)": f"{b.max_params / 1e6:.3f} M" if b.max_params else "none",
+        "parameter budget of searched methods (max_params)": f"{b.max_params / 1e6:.3f} M" if b.max_params else "none",
         "DARTS supernet epochs": (d.epochs if d and d.epochs else f.weight_epochs_total()),
         "RandomOneShot supernet epochs + scored subnets": (f"{ros.epochs or f.weight_epochs_total()} + {ros.subnets}"
                                                           if ros else "—"),
@@ -526,7 +526,8 @@ def _strategy_notes(cfg: SuiteConfig, planned: set[str]) -> list[str]:
              f"weight and {f.alpha_epochs} α epochs per round; TA-NAS's search cost includes building its space "
              f"(distances to the dictionary)."
              + (f" Every candidate is scaled down to at most {b.max_params:,} parameters (`max_params`); NNI's "
-                f"strategies search their cell space without that bound." if b.max_params else "")]
+                f"strategies get the cell space with its skeleton narrowed until its largest member fits that budget."
+                if b.max_params else "")]
     if d is not None:
         why = "as set by the budget" if d.epochs else "FUSE's total weight epochs (rounds × cycles × weight epochs)"
         lines.append(f"- **NNI DARTS**: `DARTS()` with NNI's defaults (architecture lr 3e-4, no warm-up); its "

@@ -1,13 +1,16 @@
 """The parameter budget (``--max-params``): candidates scaled down to it, the winner within it, bad values refused."""
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
 
 from tanas_nni.cli import main
 from tanas_nni.core.errors import TanasError
-from tanas_nni.space import Architecture, fit_to_budget, parameter_count
+from tanas_nni.space import (Architecture, Skeleton, TaskAwareSpace, cell_space, fit_to_budget, load_space,
+                             parameter_count)
+from tanas_nni.space.nni_spaces import architecture_from_sample
 from tests.test_search import TINY_BUDGET, error_line, tiny_space  # noqa: F401  (fixture)
 
 ARCH = {"skeleton": {"stem": 16, "cells": 3, "reductions": [0, 2]},
@@ -35,6 +38,26 @@ def test_tiny_search_winner_respects_the_budget(data_dir, tiny_space, tmp_path, 
     assert space["parameters"] and max(space["parameters"]) <= 300
     assert len(space["parameters"]) == len(space["candidates"])
     assert "parameters" in (out / "ranking.csv").read_text().splitlines()[0]
+
+
+def test_a_cell_space_under_a_budget_exports_only_networks_within_it():
+    """The cell space NNI's strategies search: its skeleton narrowed until its largest member fits, so every sample
+    (every operation on every edge, the extremes included) builds a network within the budget."""
+    spec = load_space()
+    topo = next(c for c in spec.cells if len(c.edges) == 3)
+    space = TaskAwareSpace.standard(spec)
+    full = cell_space(space, 2, skeleton=Skeleton(32, 4, (1, 3)), topology=topo)
+    budget = 20_000
+    bounded = cell_space(space, 2, skeleton=Skeleton(32, 4, (1, 3)), topology=topo, max_params=budget)
+    assert bounded.skeleton.stem < full.skeleton.stem and bounded.operations == full.operations
+    labels = [f"edge_{i}_{j}" for i, j in topo.edges]
+    sizes = [parameter_count(architecture_from_sample(bounded, dict(zip(labels, ops))), 2, (1, 28, 28))
+             for ops in itertools.product(bounded.operations, repeat=len(labels))]
+    assert max(sizes) <= budget < max(parameter_count(architecture_from_sample(full, dict(zip(labels, ops))), 2,
+                                                      (1, 28, 28)) for ops in itertools.product(full.operations,
+                                                                                                 repeat=len(labels)))
+    with pytest.raises(TanasError, match="max_params"):
+        cell_space(space, 2, skeleton=Skeleton(32, 4, (1, 3)), topology=topo, max_params=5)
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "1.5", "many"])

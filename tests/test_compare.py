@@ -153,10 +153,10 @@ def test_finished_methods_are_skipped_and_changed_settings_refused(results, dict
     assert forced["retrain_epochs"] == 2 and path.stat().st_mtime_ns != before
 
 
-def test_the_budget_max_params_bounds_both_fuse_winners_and_only_their_records(results, dictionary, data_dir,
+def test_the_budget_max_params_bounds_the_fuse_winners_and_reruns_searched_methods_only(results, dictionary, data_dir,
                                                                              tmp_path):
-    """``max_params`` (the suite's parameter budget) scales FUSE's candidates in both spaces; it changes the settings
-    of the two FUSE methods only, so NNI's and the handcrafted records stay valid."""
+    """``max_params`` (the suite's parameter budget) scales FUSE's candidates in both spaces and bounds NNI's cell
+    space; it changes the settings of every searched method, not of a handcrafted network."""
     cfg, records, _ = results
     by = {r["method"]: r for r in records}
     budget = round(min(by["fuse-task-aware"]["params"], by["fuse-standard"]["params"]) * 1e6) - 1  # params: M
@@ -167,6 +167,8 @@ def test_the_budget_max_params_bounds_both_fuse_winners_and_only_their_records(r
             run_method(bounded, method)
         fresh = run_method(_cfg(tmp_path, dictionary, data_dir, budgets={"tiny": over}), method)
         assert fresh["params"] * 1e6 <= budget and fresh["budget"]["max_params"] == budget
+    with pytest.raises(TanasError, match="other settings"):
+        run_method(bounded, "darts")
     assert run_method(bounded, "cnn5") == by["cnn5"]  # not searched: its record does not depend on the budget
     with pytest.raises(TanasError, match="max_params"):
         _cfg(tmp_path, dictionary, data_dir, budgets={"tiny": {**TINY, "max_params": 0}})

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..core.errors import TanasError
-from .architecture import Architecture, Skeleton
+from .architecture import Architecture, Cell, CellTopology, Skeleton
 from .network import build_model
 
-__all__ = ["parameter_count", "fit_to_budget", "fit_pool_to_budget", "check_max_params"]
+__all__ = ["parameter_count", "fit_to_budget", "fit_pool_to_budget", "fit_skeleton_to_budget", "check_max_params"]
 
 
 def check_max_params(value, where: str = "max_params") -> int | None:
@@ -66,3 +66,37 @@ def fit_pool_to_budget(pool: list[Architecture], max_params: int, num_classes: i
         raise TanasError(f"max_params: no candidate fits in {max_params} parameters, even scaled down to one cell with "
                          f"a one-channel stem; raise --max-params")
     return out
+
+
+def largest_member(skeleton: Skeleton, topology: CellTopology, operations: Sequence[str], num_classes: int,
+                   input_shape: Sequence[int]) -> Architecture:
+    """The architecture with the most parameters among ``skeleton`` × ``topology`` × one of ``operations`` per edge.
+
+    A network's parameters are the sum of its edges' (plus the stem and head, which no edge choice changes), so the
+    largest member takes, edge by edge, the operation with the most parameters on that edge."""
+    edges = [[i, j, operations[0]] for i, j in topology.edges]
+
+    def count() -> int:
+        cell = Cell(topology.nodes, tuple(tuple(e) for e in edges))
+        return parameter_count(Architecture(skeleton, cell), num_classes, input_shape)
+
+    for e in edges:
+        best_op, best = e[2], count()
+        for op in operations[1:]:
+            e[2] = op
+            if (n := count()) > best:
+                best_op, best = op, n
+        e[2] = best_op
+    return Architecture(skeleton, Cell(topology.nodes, tuple(tuple(e) for e in edges)))
+
+
+def fit_skeleton_to_budget(skeleton: Skeleton, topology: CellTopology, operations: Sequence[str], max_params: int,
+                           num_classes: int, input_shape: Sequence[int]) -> Skeleton:
+    """The skeleton narrowed (as :func:`fit_to_budget` narrows a candidate) until the largest member of the cell space
+    fits ``max_params``, so every network an NNI strategy can export from it respects the budget."""
+    largest = largest_member(skeleton, topology, operations, num_classes, input_shape)
+    fitted = fit_to_budget(largest, max_params, num_classes, input_shape)
+    if fitted is None:
+        raise TanasError(f"max_params: the cell space does not fit in {max_params} parameters, even with one cell and "
+                         f"a one-channel stem; raise --max-params")
+    return fitted.skeleton

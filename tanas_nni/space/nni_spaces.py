@@ -26,6 +26,7 @@ from nni.nas.nn.pytorch import LayerChoice, ModelSpace
 
 from ..core.errors import TanasError
 from .architecture import Architecture, Cell, CellTopology, Skeleton
+from .budget import fit_skeleton_to_budget
 from .network import Network, build_model
 from .ops import NONE, OPERATIONS, build_operation
 from .task_aware import TaskAwareSpace
@@ -130,7 +131,7 @@ def whole_network_space(archs: Sequence[Architecture | Mapping], num_classes: in
 
 def cell_space(space: Any, num_classes: int, input_shape: Sequence[int] = (1, 28, 28),
                skeleton: Skeleton | Mapping | None = None, topology: CellTopology | Mapping | None = None,
-               include_none: bool = False) -> CellSpace:
+               include_none: bool = False, max_params: int | None = None) -> CellSpace:
     """The cell form of a space for NNI's cell-based strategies.
 
     Parameters
@@ -142,6 +143,9 @@ def cell_space(space: Any, num_classes: int, input_shape: Sequence[int] = (1, 28
         a task-aware space is the nearest task's).
     include_none
         Keep ``none`` among the edge choices (off by default, see the module docstring).
+    max_params
+        A parameter budget: the skeleton is narrowed until the space's largest member fits it
+        (:func:`~tanas_nni.space.fit_skeleton_to_budget`), so every network a strategy exports respects it.
     """
     if not isinstance(space, TaskAwareSpace):
         space = TaskAwareSpace.standard(space)
@@ -159,6 +163,8 @@ def cell_space(space: Any, num_classes: int, input_shape: Sequence[int] = (1, 28
     skeleton = skeleton if isinstance(skeleton, Skeleton) else Skeleton.from_dict(dict(skeleton))
     topology = (topology if isinstance(topology, CellTopology)
                 else CellTopology(int(topology["nodes"]), tuple(tuple(e) for e in topology["edges"])))
+    if max_params is not None:
+        skeleton = fit_skeleton_to_budget(skeleton, topology, ops, max_params, num_classes, input_shape)
     total = sum(probs)
     return CellSpace(skeleton.to_dict(), topology.to_dict(), ops, num_classes, list(input_shape),
                      [p / total for p in probs])

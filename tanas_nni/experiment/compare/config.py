@@ -26,9 +26,10 @@ __all__ = ["CompareBudget", "CompareConfig", "load_compare_config"]
 class CompareBudget:
     """Everything that sets how much work each method does: the shared sections and ``methods.<name>``.
 
-    ``max_params``: the parameter budget of FUSE's candidates (both spaces; :func:`tanas_nni.space.fit_to_budget`
-    scales each one down to it), so the winner respects it. NNI's strategies search their cell space unbounded: a
-    supernet strategy cannot honour a per-candidate budget, and the bar it serves is on TA-NAS's network alone.
+    ``max_params``: the parameter budget of every searched method, so each winner respects it. FUSE's candidates (both
+    spaces) are scaled down to it (:func:`tanas_nni.space.fit_to_budget`); NNI's strategies get the cell space with its
+    skeleton narrowed until the space's largest member fits (:func:`tanas_nni.space.fit_skeleton_to_budget`), the one
+    way to bound what a supernet strategy can export. Handcrafted networks are what they are.
     """
 
     samples: SplitSizes = field(default_factory=SplitSizes)

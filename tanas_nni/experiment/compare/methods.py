@@ -119,9 +119,17 @@ def _space_settings(cfg, space: str = "task-aware") -> dict:
     return s
 
 
+def _with_max_params(cfg, s: dict) -> dict:
+    """``s`` with the parameter budget; absent when unset, so records made before it existed keep their hash."""
+    if cfg.active.max_params is not None:
+        s["max_params"] = cfg.active.max_params
+    return s
+
+
 def _searched_settings(key: str):
-    """The space's settings and the method's budget under ``key`` (the names records have always used)."""
-    return lambda cfg, budget: {**_space_settings(cfg), key: to_dict(budget)}
+    """The space's settings, the parameter budget and the method's budget under ``key`` (the names records have always
+    used)."""
+    return lambda cfg, budget: _with_max_params(cfg, {**_space_settings(cfg), key: to_dict(budget)})
 
 
 # --- FUSE -----------------------------------------------------------------------------------------------------------
@@ -151,20 +159,10 @@ def _fuse(space: str) -> MethodFn:
     return run
 
 
-def _fuse_settings(space: str):
-    """The space's settings and the parameter budget (only FUSE's candidates are fitted to it); ``max_params`` is
-    absent when unset, so records made before it existed keep their hash."""
-    def settings(cfg, budget) -> dict:
-        s = _space_settings(cfg, space)
-        if cfg.active.max_params is not None:
-            s["max_params"] = cfg.active.max_params
-        return s
-    return settings
-
-
 register_method("fuse-task-aware", _fuse("task-aware"), display="TA-NAS: FUSE, task-aware space",
-                settings=_fuse_settings("task-aware"))
-register_method("fuse-standard", _fuse("standard"), display="FUSE, standard space", settings=_fuse_settings("standard"))
+                settings=lambda cfg, budget: _with_max_params(cfg, _space_settings(cfg, "task-aware")))
+register_method("fuse-standard", _fuse("standard"), display="FUSE, standard space",
+                settings=lambda cfg, budget: _with_max_params(cfg, _space_settings(cfg, "standard")))
 
 
 # --- NNI's strategies on the cell form of the task-aware space ------------------------------------------------------
@@ -202,10 +200,11 @@ def _oneshot_evaluator(ctx: Context, epochs: int) -> Classification:
 
 
 def _cell_space(ctx: Context):
-    """The cell form of the task-aware space; its supernet's initial weights come from the seed alone."""
+    """The cell form of the task-aware space, its skeleton narrowed to the budget's ``max_params`` (so every network
+    NNI exports respects it); its supernet's initial weights come from the seed alone."""
     space = ctx.task_aware_space()
     with seeded_init(ctx.cfg.seed):
-        return cell_space(space, ctx.data.num_classes, ctx.data.input_shape)
+        return cell_space(space, ctx.data.num_classes, ctx.data.input_shape, max_params=ctx.budget.max_params)
 
 
 def _evaluator_budget(ctx: Context, b: OneShotBudget) -> int:
