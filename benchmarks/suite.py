@@ -526,7 +526,7 @@ def _strategy_notes(cfg: SuiteConfig, planned: set[str]) -> list[str]:
              f"weight and {f.alpha_epochs} α epochs per round; TA-NAS's search cost includes building its space "
              f"(distances to the dictionary)."
              + (f" Every candidate is scaled down to at most {b.max_params:,} parameters (`max_params`); NNI's "
-                f"strategies get the cell space with its skeleton narrowed until its largest member fits that budget."
+                f"strategies' winners are scaled to it by the same rule before retraining."
                 if b.max_params else "")]
     if d is not None:
         why = "as set by the budget" if d.epochs else "FUSE's total weight epochs (rounds × cycles × weight epochs)"

@@ -26,10 +26,12 @@ __all__ = ["CompareBudget", "CompareConfig", "load_compare_config"]
 class CompareBudget:
     """Everything that sets how much work each method does: the shared sections and ``methods.<name>``.
 
-    ``max_params``: the parameter budget of every searched method, so each winner respects it. FUSE's candidates (both
-    spaces) are scaled down to it (:func:`tanas_nni.space.fit_to_budget`); NNI's strategies get the cell space with its
-    skeleton narrowed until the space's largest member fits (:func:`tanas_nni.space.fit_skeleton_to_budget`), the one
-    way to bound what a supernet strategy can export. Handcrafted networks are what they are.
+    ``max_params``: the parameter budget of every searched method, so each retrained winner respects it. FUSE's
+    candidates (both spaces) are scaled down to it before the search (:func:`tanas_nni.space.fit_to_budget`: the
+    stem's width first, then cells); the NNI strategies' winners (DARTS, RandomOneShot, random search) are scaled by
+    the same rule before retraining, since a supernet cannot honour a per-network budget while it trains (random
+    search's trials are treated alike, so that all three search the same space). Handcrafted networks are what they
+    are.
     """
 
     samples: SplitSizes = field(default_factory=SplitSizes)

@@ -52,7 +52,7 @@ from ...core.progress import Epoch, Event, Finished, Step
 from ...models import build_network
 from ...models.handcrafted import HANDCRAFTED
 from ...pipeline import retrain, run_pipeline
-from ...space import architecture_from_sample, cell_space
+from ...space import architecture_from_sample, cell_space, fit_to_budget
 from ...strategy import SeededRandomOneShot, TensorBatches
 from ...training import (TrainConfig, count_parameters, evaluate, fit, recalibrate_bn, reinitialise, seed_everything,
                          seeded_init)
@@ -137,6 +137,22 @@ def _retrain(ctx: Context, arch):
     return retrain(arch, ctx.data, ctx.budget.retrain, seed=ctx.cfg.seed, progress=ctx.progress)
 
 
+def _within_budget(ctx: Context, arch):
+    """An NNI strategy's exported winner scaled to the budget's ``max_params`` by the rule that scales FUSE's
+    candidates (:func:`tanas_nni.space.fit_to_budget`: the stem's width first, then cells), so every method's
+    retrained network fills the same budget. NNI searches the cell space at its own width: a supernet strategy cannot
+    honour a per-network budget during the search, and a skeleton narrowed until its largest member fits leaves the
+    typical member a tenth of the budget."""
+    b = ctx.budget.max_params
+    if b is None:
+        return arch
+    fitted = fit_to_budget(arch, b, ctx.data.num_classes, ctx.data.input_shape)
+    if fitted is None:
+        raise TanasError(f"max_params: the exported network {arch} does not fit in {b} parameters even with one cell "
+                         f"and a one-channel stem; raise max_params")
+    return fitted
+
+
 def _fuse(space: str) -> MethodFn:
     def run(ctx: Context) -> Outcome:
         def progress(event: Event) -> None:
@@ -200,11 +216,10 @@ def _oneshot_evaluator(ctx: Context, epochs: int) -> Classification:
 
 
 def _cell_space(ctx: Context):
-    """The cell form of the task-aware space, its skeleton narrowed to the budget's ``max_params`` (so every network
-    NNI exports respects it); its supernet's initial weights come from the seed alone."""
+    """The cell form of the task-aware space; its supernet's initial weights come from the seed alone."""
     space = ctx.task_aware_space()
     with seeded_init(ctx.cfg.seed):
-        return cell_space(space, ctx.data.num_classes, ctx.data.input_shape, max_params=ctx.budget.max_params)
+        return cell_space(space, ctx.data.num_classes, ctx.data.input_shape)
 
 
 def _evaluator_budget(ctx: Context, b: OneShotBudget) -> int:
@@ -223,13 +238,14 @@ def _darts(ctx: Context) -> Outcome:
     exp.run()
     sample = exp.export_top_models(formatter="dict")[0]
     seconds = time.perf_counter() - t0
-    arch = architecture_from_sample(space, sample)
+    exported = architecture_from_sample(space, sample)
+    arch = _within_budget(ctx, exported)
     model, result = _retrain(ctx, arch)
     return Outcome(str(arch), arch.to_dict(), count_parameters(model), result, seconds,
                    {"epochs": epochs, "strategy": repr(strategy), "arc_learning_rate": arc_lr,
                     "weight_lr": ctx.budget.fuse.weight_lr, "batch_size": ctx.budget.fuse.batch_size,
                     "operations": list(space.operations), "skeleton": space.skeleton.to_dict()},
-                   {"sample": sample})
+                   {"sample": sample, "exported": str(exported)})
 
 
 @register_method("random", display="NNI random search", budget=RandomBudget, settings=_searched_settings("random"))
@@ -258,12 +274,13 @@ def _random(ctx: Context) -> Outcome:
     exp.run()
     sample = exp.export_top_models(top_k=1, formatter="dict")[0]
     seconds = time.perf_counter() - t0
-    arch = architecture_from_sample(space, sample)
+    exported = architecture_from_sample(space, sample)
+    arch = _within_budget(ctx, exported)
     model, result = _retrain(ctx, arch)
     return Outcome(str(arch), arch.to_dict(), count_parameters(model), result, seconds,
                    {"trials": trials, "epochs_per_trial": epochs, "strategy": repr(strategy),
                     "operations": list(space.operations), "skeleton": space.skeleton.to_dict()},
-                   {"sample": sample, "trials_run": state["n"]})
+                   {"sample": sample, "exported": str(exported), "trials_run": state["n"]})
 
 
 def _subnet_scorer(ctx: Context, state: dict):
@@ -303,13 +320,14 @@ def _random_one_shot(ctx: Context) -> Outcome:
     else:
         sample = exp.export_top_models(formatter="dict")[0]
     seconds = time.perf_counter() - t0
-    arch = architecture_from_sample(space, sample)
+    exported = architecture_from_sample(space, sample)
+    arch = _within_budget(ctx, exported)
     model, result = _retrain(ctx, arch)
     return Outcome(str(arch), arch.to_dict(), count_parameters(model), result, seconds,
                    {"epochs": epochs, "subnets": b.subnets, "strategy": repr(strategy),
                     "weight_lr": ctx.budget.fuse.weight_lr, "batch_size": ctx.budget.fuse.batch_size,
                     "operations": list(space.operations), "skeleton": space.skeleton.to_dict()},
-                   {"sample": sample})
+                   {"sample": sample, "exported": str(exported)})
 
 
 # --- handcrafted networks -------------------------------------------------------------------------------------------
