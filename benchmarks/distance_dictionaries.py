@@ -14,7 +14,7 @@ dictionary is ``runs/dictionary``. ``--dictionaries DIR ...`` takes already-buil
 Every matrix is computed from scratch on a scratch copy of its dictionary (no distance cache in, none left behind).
 Writes ``benchmarks/results/distance-dictionaries-<date>-<machine>.md`` and, per dictionary and method,
 ``distance-dictionaries-<machine>-<dictionary>-<method>.csv`` / ``.png`` / ``.json``. The JSON is written as soon as
-its matrix is done, and a rerun reuses it (same method settings, seed and entry checksums) unless ``--force``: an
+its matrix is done, and a rerun reuses it (same method settings, seed, entry checksums, threads) unless ``--force``: an
 interrupted run resumes at the next (dictionary, method).
 """
 from __future__ import annotations
@@ -95,7 +95,7 @@ def method_settings(methods: list[str], pairs: list[str] | None) -> dict[str, di
 def matrix_for(d: Dictionary, method: str, settings: dict, seed: int, data_dir, out: Path, prefix: str,
                force: bool) -> tuple[dict, bool]:
     """The summary of ``method``'s matrix on ``d``: reused from ``<prefix>-<method>.json`` when it was computed with
-    the same settings, seed and entries, else computed on a scratch copy. ``(summary, reused)``."""
+    the same settings, seed, entries and thread count, else computed on a scratch copy. ``(summary, reused)``."""
     from tanas_nni.dictionary import DictionaryStore
     from tanas_nni.distance import get_distance
     from tanas_nni.distance.api import distance_matrix
@@ -104,7 +104,8 @@ def matrix_for(d: Dictionary, method: str, settings: dict, seed: int, data_dir, 
     store = DictionaryStore.open(d.root)
     entries = {e.task: e.checksum for e in store.entries()}
     resolved = get_distance(method, **settings).settings_dict()
-    key = {"settings": resolved, "seed": seed, "entries": entries}
+    # The thread count is part of the key as in the distance cache: torch sums in another order with other threads.
+    key = {"settings": resolved, "seed": seed, "entries": entries, "threads": torch.get_num_threads()}
     saved = out / f"{prefix}-{method}.json"
     if saved.is_file() and not force:
         summary = json.loads(saved.read_text())

@@ -50,6 +50,19 @@ def test_the_transport_respects_unequal_priors():
     assert value == pytest.approx(4.0 * 0.5)  # 0.5 of class 0 must go to target class 0
 
 
+def test_pixel_features_on_the_tiny_dictionary(tiny_dictionary, data_dir):
+    # 784-d pixels with fewer examples per class than dimensions: the ridge keeps the square roots finite.
+    from tanas_nni.distance import prepare_target
+
+    target = prepare_target("mnist:0-vs-rest", tiny_dictionary, data_dir, 0, log=lambda m: None)
+    pixels, learned = get_distance("otdd", features="pixels", samples=32), get_distance("otdd", samples=32)
+    d = {e.task: pixels.distance(e, target) for e in tiny_dictionary.entries()}
+    assert d["mnist:0-vs-rest"] == 0.0
+    assert all(np.isfinite(v) and v > 0 for t, v in d.items() if t != "mnist:0-vs-rest")
+    other = tiny_dictionary.get("mnist:1-vs-rest")
+    assert learned.distance(other, target) != d["mnist:1-vs-rest"]
+
+
 def test_bad_settings_are_one_line_errors():
     with pytest.raises(TanasError, match="samples: must be >= 2"):
         get_distance("otdd", samples=1)
