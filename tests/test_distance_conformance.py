@@ -15,6 +15,7 @@ from tanas_nni.testing import distance as suite
 
 SMALL = {
     "fisher": {"samples": 64},
+    "otdd": {"samples": 64},
     "transfer": {"hidden": [16], "epochs": 3, "finetune_epochs": 1, "step": 0.1},
 }
 

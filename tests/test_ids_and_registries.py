@@ -95,7 +95,7 @@ def test_a_registered_distance_works_from_the_cli_and_a_yaml_config(toy_distance
     DISTANCES.pop("pixel-mean")
     try:
         assert main(["search", "--config", str(cfg), "--quiet"]) == 2
-        assert "unknown distance 'pixel-mean' (known: fisher, transfer)" in capsys.readouterr().err
+        assert "unknown distance 'pixel-mean' (known: fisher, otdd, transfer)" in capsys.readouterr().err
     finally:
         DISTANCES["pixel-mean"] = PixelMean
 

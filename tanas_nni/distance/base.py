@@ -20,7 +20,8 @@ from ..data import TaskData
 from ..dictionary import Entry
 from ..core.errors import TanasError
 
-__all__ = ["TaskDistance", "DistanceTarget", "DistanceConfig", "register_distance", "get_distance", "distance_names", "DISTANCES"]
+__all__ = ["TaskDistance", "DistanceTarget", "DistanceConfig", "register_distance", "get_distance", "distance_names", "DISTANCES",
+           "penultimate", "seeded_subset"]
 
 DISTANCES: dict[str, type["TaskDistance"]] = {}
 
@@ -110,6 +111,14 @@ def penultimate(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> to
     model.eval()
     with torch.no_grad():
         return torch.cat([model.features(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def seeded_subset(x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` examples of ``(x, y)`` drawn by ``seed`` alone (all of them if there are fewer): the same seed gives the
+    same subset whatever ran before, so a distance is deterministic under the target's seed."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(x), generator=g)[:n]
+    return x[idx], y[idx]
 
 
 @dataclass

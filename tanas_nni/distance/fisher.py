@@ -28,7 +28,7 @@ import torch
 from ..core.config import check_range
 from ..dictionary import Entry
 from ._fisher_math import diagonal_fisher, fisher_layers, fit_linear_probe, with_head
-from .base import DistanceTarget, TaskDistance, penultimate, register_distance
+from .base import DistanceTarget, TaskDistance, penultimate, register_distance, seeded_subset
 
 __all__ = ["FisherDistance", "FisherSettings"]
 
@@ -64,12 +64,6 @@ class FisherSettings:
         check_range("probe_weight_decay", self.probe_weight_decay, 0)
 
 
-def _subset(x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(x), generator=g)[:n]
-    return x[idx], y[idx]
-
-
 @register_distance("fisher")
 class FisherDistance(TaskDistance):
     """Fisher task distance; asymmetric (the Fisher is taken on the target's data)."""
@@ -102,7 +96,8 @@ class FisherDistance(TaskDistance):
     def _target_sample(self, target: DistanceTarget) -> tuple[torch.Tensor, torch.Tensor]:
         key = ("fisher-sample", self.settings.samples)
         if key not in target.memo:
-            target.memo[key] = _subset(target.data.x["train"], target.data.y["train"], self.settings.samples, target.seed)
+            target.memo[key] = seeded_subset(target.data.x["train"], target.data.y["train"], self.settings.samples,
+                                             target.seed)
         return target.memo[key]
 
     def distance(self, source: Entry, target: DistanceTarget) -> float:
@@ -118,6 +113,6 @@ class FisherDistance(TaskDistance):
             f_s = self._probed_fisher(source.load_network(), x, y, target.data.num_classes)
         else:
             src = target.load_source_data(source)
-            xs, ys = _subset(src.x["train"], src.y["train"], self.settings.samples, target.seed)
+            xs, ys = seeded_subset(src.x["train"], src.y["train"], self.settings.samples, target.seed)
             f_s = self._probed_fisher(net_t, xs, ys, src.num_classes)
         return float(0.5 * ((f_s.sqrt() - f_t.sqrt()) ** 2).sum())
