@@ -12,9 +12,9 @@ rerun reuses every finished one (their settings hash must match), so a sweep can
 extended with targets or seeds. A method that fails in a cell leaves ``<method>.failed.json`` (its one-line error) and
 the sweep goes on; a later run retries it.
 
-When the sweep ends (or with ``--report-only``, from the records alone) it writes ``<out>/suite-<date>-<machine>.md``,
-``.csv`` (one row per target, seed and method), ``-errors.png`` (per-target error of every method, seeds' spread) and
-``-cost.png`` (error against search cost). The report covers the cells asked for and every other record of this budget
+When the sweep ends (or with ``--report-only``, from the records alone) it writes
+``<out>/suite-<date>-<machine>-<budget>.md``, ``.csv`` (one row per target, seed and method), ``-errors.png``
+(per-target error of every method, seeds' spread) and ``-cost.png`` (error against search cost). The report covers the cells asked for and every other record of this budget
 under ``<results>``.
 """
 from __future__ import annotations
@@ -655,7 +655,7 @@ def bars(cfg: SuiteConfig, rows: list[dict], summary: list[dict], pairs: list[di
 
 def write_report(cfg: SuiteConfig, rows: list[dict], out: Path, command: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"suite-{datetime.date.today().isoformat()}-{slug()}"
+    stem = out / f"suite-{datetime.date.today().isoformat()}-{slug()}-{cfg.budget}"
     csv_path, png_err, png_cost = (stem.with_suffix(".csv"), stem.parent / f"{stem.name}-errors.png",
                                    stem.parent / f"{stem.name}-cost.png")
     write_csv(rows, csv_path)
