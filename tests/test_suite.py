@@ -312,3 +312,32 @@ def test_fuse_ranking_retrains_every_candidate_of_the_sweep_and_reports_agreemen
     before = [p.stat().st_mtime_ns for p in stored]
     assert ranking.main(argv) == 0
     assert [p.stat().st_mtime_ns for p in stored] == before
+
+
+def test_grow_solves_the_targets_in_order_adding_each_to_a_copy_of_the_dictionary(sweep, dictionary, data_dir,
+                                                                                  tmp_path):
+    """benchmarks/grow.py: the first target sees the fixed dictionary (its result is the suite's), the second one a
+    dictionary holding the first as a base task; the suite's dictionary is left as it was; a rerun adds nothing."""
+    tmp, rc, _ = sweep
+    assert rc == 0
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("tanas_grow", REPO / "benchmarks" / "grow.py")
+        grow = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(grow)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    before = sorted(e.task for e in DictionaryStore.open(dictionary).entries())
+    argv = ["--budget", "tiny", "--targets", ",".join(TARGETS), "--seeds", "0", "--results", str(tmp / "runs"),
+            "--dictionary", str(dictionary), "--data-dir", str(data_dir), "--out", str(tmp_path)]
+    assert grow.main(argv) == 0
+    rows = json.loads(next(tmp_path.glob("grow-*-tiny.json")).read_text())
+    assert [r["target"] for r in rows] == TARGETS and [r["entries"] for r in rows] == [len(before), len(before) + 1]
+    assert rows[0]["grown_error"] == rows[0]["fixed_error"]  # the control: the same dictionary, the same result
+    grown = DictionaryStore.open(tmp / "runs" / "tiny-grow" / "seed0" / "dictionary")
+    assert sorted(e.task for e in grown.entries()) == sorted(before + TARGETS)
+    assert sorted(e.task for e in DictionaryStore.open(dictionary).entries()) == before
+    md = next(tmp_path.glob("grow-*-tiny.md")).read_text()
+    assert "Controls" in md and "1/1 equal" in md and "wins" in md
+    assert grow.main(argv) == 0  # everything reused
+    assert len(DictionaryStore.open(tmp / "runs" / "tiny-grow" / "seed0" / "dictionary").entries()) == len(before) + 2
