@@ -121,16 +121,9 @@ def test_empty_candidate_list_is_refused(data_dir):
 def test_dictionary_architectures_is_resumable(tiny_dictionary, data_dir, tiny_space, tmp_path, capsys):
     from tanas_nni.dictionary import DictionaryStore
     from tanas_nni.space import Architecture
+    from tests.test_architectures import _config
 
-    root = tmp_path / "dictionary"
-    shutil.copytree(tiny_dictionary.root, root)
-    tasks = DictionaryStore.open(root).task_ids()
-    config = tmp_path / "dict.yml"
-    config.write_text(yaml.safe_dump({
-        "tasks": tasks, "dictionary": str(root), "data_dir": str(data_dir), "seed": 0,
-        "samples": {"train": 128, "val": 64, "test": 32}, "training": {"epochs": 1},
-        "architecture_search": {"space_file": str(tiny_space), "train": 64, "val": 32, "candidates": 3,
-                                "retrain_top": 2, "extra_rounds": 0}}))
+    config, root, tasks = _config(tmp_path, tiny_dictionary, data_dir, tiny_space, candidates=3, retrain_top=2)
     assert main(["dictionary", "architectures", str(config)]) == 0
     store = DictionaryStore.open(root)
     stored = {}

@@ -153,6 +153,16 @@ def _within_budget(ctx: Context, arch):
     return fitted
 
 
+def _nni_outcome(ctx: Context, space, sample: dict, seconds: float, budget: dict, extra: dict | None = None) -> Outcome:
+    """An NNI strategy's exported ``sample``, scaled to the budget, retrained and tested: its :class:`Outcome`."""
+    exported = architecture_from_sample(space, sample)
+    arch = _within_budget(ctx, exported)
+    model, result = _retrain(ctx, arch)
+    return Outcome(str(arch), arch.to_dict(), count_parameters(model), result, seconds,
+                   {**budget, "operations": list(space.operations), "skeleton": space.skeleton.to_dict()},
+                   {"sample": sample, "exported": str(exported), **(extra or {})})
+
+
 def _fuse(space: str) -> MethodFn:
     def run(ctx: Context) -> Outcome:
         def progress(event: Event) -> None:
@@ -238,14 +248,9 @@ def _darts(ctx: Context) -> Outcome:
     exp.run()
     sample = exp.export_top_models(formatter="dict")[0]
     seconds = time.perf_counter() - t0
-    exported = architecture_from_sample(space, sample)
-    arch = _within_budget(ctx, exported)
-    model, result = _retrain(ctx, arch)
-    return Outcome(str(arch), arch.to_dict(), count_parameters(model), result, seconds,
-                   {"epochs": epochs, "strategy": repr(strategy), "arc_learning_rate": arc_lr,
-                    "weight_lr": ctx.budget.fuse.weight_lr, "batch_size": ctx.budget.fuse.batch_size,
-                    "operations": list(space.operations), "skeleton": space.skeleton.to_dict()},
-                   {"sample": sample, "exported": str(exported)})
+    return _nni_outcome(ctx, space, sample, seconds,
+                        {"epochs": epochs, "strategy": repr(strategy), "arc_learning_rate": arc_lr,
+                         "weight_lr": ctx.budget.fuse.weight_lr, "batch_size": ctx.budget.fuse.batch_size})
 
 
 @register_method("random", display="NNI random search", budget=RandomBudget, settings=_searched_settings("random"))
@@ -274,13 +279,9 @@ def _random(ctx: Context) -> Outcome:
     exp.run()
     sample = exp.export_top_models(top_k=1, formatter="dict")[0]
     seconds = time.perf_counter() - t0
-    exported = architecture_from_sample(space, sample)
-    arch = _within_budget(ctx, exported)
-    model, result = _retrain(ctx, arch)
-    return Outcome(str(arch), arch.to_dict(), count_parameters(model), result, seconds,
-                   {"trials": trials, "epochs_per_trial": epochs, "strategy": repr(strategy),
-                    "operations": list(space.operations), "skeleton": space.skeleton.to_dict()},
-                   {"sample": sample, "exported": str(exported), "trials_run": state["n"]})
+    return _nni_outcome(ctx, space, sample, seconds,
+                        {"trials": trials, "epochs_per_trial": epochs, "strategy": repr(strategy)},
+                        {"trials_run": state["n"]})
 
 
 def _subnet_scorer(ctx: Context, state: dict):
@@ -320,14 +321,9 @@ def _random_one_shot(ctx: Context) -> Outcome:
     else:
         sample = exp.export_top_models(formatter="dict")[0]
     seconds = time.perf_counter() - t0
-    exported = architecture_from_sample(space, sample)
-    arch = _within_budget(ctx, exported)
-    model, result = _retrain(ctx, arch)
-    return Outcome(str(arch), arch.to_dict(), count_parameters(model), result, seconds,
-                   {"epochs": epochs, "subnets": b.subnets, "strategy": repr(strategy),
-                    "weight_lr": ctx.budget.fuse.weight_lr, "batch_size": ctx.budget.fuse.batch_size,
-                    "operations": list(space.operations), "skeleton": space.skeleton.to_dict()},
-                   {"sample": sample, "exported": str(exported)})
+    return _nni_outcome(ctx, space, sample, seconds,
+                        {"epochs": epochs, "subnets": b.subnets, "strategy": repr(strategy),
+                         "weight_lr": ctx.budget.fuse.weight_lr, "batch_size": ctx.budget.fuse.batch_size})
 
 
 # --- handcrafted networks -------------------------------------------------------------------------------------------
