@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
                      f"{statistics.mean(r[side]['params'] for r in rows):.3f} M; against FUSE-standard "
                      f"({statistics.mean(r['standard']['test_error'] for r in rows):.2f} %): {wins} wins, "
                      f"{len(rows) - wins - losses} ties, {losses} losses.")
+    better = sum(_wrong(r["without"]) < _wrong(r["with"]) for r in rows)
+    worse = sum(_wrong(r["without"]) > _wrong(r["with"]) for r in rows)
+    lines.append(f"- Without against with the budget, by misclassified test examples: {better} better, "
+                 f"{len(rows) - better - worse} tied, {worse} worse.")
     out = Path(args.out) / f"ablation-budget-{dt.date.today().isoformat()}-{slug()}-{cfg.budget}.md"
     out.write_text("\n".join(lines) + "\n")
     print(out)

@@ -25,8 +25,7 @@ from machine import describe, slug  # noqa: E402
 
 from tanas_nni.cli import print_event  # noqa: E402
 from tanas_nni.core.errors import TanasError  # noqa: E402
-from tanas_nni.core.signals import (Interrupted, exit_code, install_signal_handlers,  # noqa: E402
-                                    restore_signal_handlers)
+from tanas_nni.core.signals import run_stoppable  # noqa: E402
 from tanas_nni.experiment.compare import display_name, load_compare_config, method_names, run_comparison  # noqa: E402
 from tanas_nni.experiment.report import markdown_table, plot, write_csv  # noqa: E402
 
@@ -85,19 +84,17 @@ def budgets(records: list[dict]) -> list[str]:
 
 def main() -> int:
     """The command; bad input is one line and exit 2; Ctrl-C or SIGTERM ends it with a line and 130 / 143 (finished
-    method runs are kept: rerun to go on), as every ``tanas`` command does (:mod:`tanas_nni.core.signals`)."""
-    previous = install_signal_handlers()  # before Lightning's own SIGTERM handling, which would end the process with 0
+    method runs are kept: rerun to go on), as every ``tanas`` command does (:func:`tanas_nni.core.signals.run_stoppable`,
+    installed before Lightning's own SIGTERM handling, which would end the process with 0)."""
+    return run_stoppable(_checked_main, "run the same command again to go on (finished runs are kept)")
+
+
+def _checked_main() -> int:
     try:
         return _main()
     except TanasError as e:
         print(f"compare: error: {e}", file=sys.stderr)
         return 2
-    except Interrupted as e:
-        print(f"compare: interrupted ({e.name}); run the same command again to go on (finished runs are kept)",
-              file=sys.stderr, flush=True)
-        return exit_code(e)
-    finally:
-        restore_signal_handlers(previous)
 
 
 def _main() -> int:

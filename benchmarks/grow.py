@@ -55,6 +55,7 @@ def grow_sequence(cfg, seed: int, data_dir, out=print) -> list[dict]:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(cfg.dictionary, tmp)
         tmp.rename(dictionary)  # the copy appears whole or not at all
+    base = len(DictionaryStore.open(cfg.dictionary).entries())
     rows = []
     for i, target in enumerate(cfg.plan.targets, 1):
         fixed_cell = suite.cell_config(cfg, target, seed)
@@ -64,7 +65,7 @@ def grow_sequence(cfg, seed: int, data_dir, out=print) -> list[dict]:
                              f"--budget {cfg.budget} first")
         fixed = json.loads(fixed_path.read_text())
         cell = dataclasses.replace(fixed_cell, dictionary=str(dictionary), results=str(root))
-        entries = len(DictionaryStore.open(dictionary).entries())
+        entries = base + i - 1  # the fixed dictionary's and every earlier target's, also when a rerun reuses them
         rec = run_method(cell, TA)
         store = DictionaryStore.open(dictionary)
         if target not in {e.task for e in store.entries()}:

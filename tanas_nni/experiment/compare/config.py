@@ -30,8 +30,8 @@ class CompareBudget:
     candidates (both spaces) are scaled down to it before the search (:func:`tanas_nni.space.fit_to_budget`: the
     stem's width first, then cells); the NNI strategies' winners (DARTS, RandomOneShot, random search) are scaled by
     the same rule before retraining, since a supernet cannot honour a per-network budget while it trains (random
-    search's trials are treated alike, so that all three search the same space). Handcrafted networks are what they
-    are.
+    search's trials, too, train at the cell space's own width, so that all three search the same space). Handcrafted
+    networks are what they are.
     """
 
     samples: SplitSizes = field(default_factory=SplitSizes)
