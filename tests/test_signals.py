@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
+from tanas_nni.core.signals import Interrupted, install_signal_handlers, restore_signal_handlers, signals_deferred
 from tests.conftest import TINY_SPACE
 
 
@@ -61,3 +63,56 @@ def test_a_signal_at_a_random_moment_stops_cleanly_and_the_rerun_resumes(sig, co
         assert (tmp_path / "cut" / name).read_text() == (uninterrupted / name).read_text(), name
     full, cut = (torch.load(d / "weights.pt", weights_only=True) for d in (uninterrupted, tmp_path / "cut"))
     assert all(torch.equal(full[k], cut[k]) for k in full)
+
+
+def test_a_signal_inside_a_deferred_block_is_delivered_when_the_block_ends():
+    previous = install_signal_handlers()
+    try:
+        done = []
+        with pytest.raises(Interrupted) as e:
+            with signals_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)  # the handler would have run by now, had it not been held back
+                done.append("rest of the block")
+        assert done == ["rest of the block"] and e.value.signum == signal.SIGTERM
+        with signals_deferred():  # nothing pending: nothing raised, and the handlers are back
+            pass
+        assert signal.getsignal(signal.SIGINT) is signal.getsignal(signal.SIGTERM)
+    finally:
+        restore_signal_handlers(previous)
+
+
+NAS_RUN = """
+import json, os, pathlib, sys
+import nni
+from nni.nas.evaluator import FunctionalEvaluator
+from nni.nas.experiment import NasExperimentConfig
+from nni.nas.strategy import Random
+from tanas_nni.strategy import nas_experiment
+from tests.test_fuse import Toy
+
+home = pathlib.Path.home() / "nni-experiments"
+home.mkdir()
+# What a killed process whose pid this one now has leaves behind; NNI would wait on it for ever.
+(home / f".experiment.lock.{os.getpid()}").touch()
+config = NasExperimentConfig("sequential", "raw")
+config.experiment_working_directory = sys.argv[1]
+config.max_trial_number = 2
+with nas_experiment(Toy(2), FunctionalEvaluator(lambda model: nni.report_final_result(0.5)), Random(seed=0),
+                    config) as exp:
+    exp.run()
+    print("status:", json.loads((home / ".experiment").read_text())[exp.id]["status"])
+print("status:", json.loads((home / ".experiment").read_text())[exp.id]["status"])
+"""
+
+
+def test_an_nni_experiment_is_stopped_when_its_block_ends_even_past_a_stale_manifest_lock(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(NAS_RUN)
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(script), str(tmp_path / "work")], capture_output=True, text=True,
+                       timeout=60, cwd=root, env={**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(root),
+                                                   "PYTHONWARNINGS": "ignore"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [l for l in r.stdout.splitlines() if l.startswith("status:")] == ["status: RUNNING", "status: STOPPED"]  # stopped by the block, not left to NNI's exit hook
+    assert not list((tmp_path / "nni-experiments").glob(".experiment.lock.*"))

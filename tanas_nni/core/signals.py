@@ -9,12 +9,14 @@ previous state or the new one, never half of one.
 """
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
-from typing import Callable
+from typing import Callable, Iterator
 
-__all__ = ["Interrupted", "install_signal_handlers", "restore_signal_handlers", "exit_code", "run_stoppable"]
+__all__ = ["Interrupted", "install_signal_handlers", "restore_signal_handlers", "exit_code", "run_stoppable",
+           "signals_deferred"]
 
 
 class Interrupted(BaseException):
@@ -69,3 +71,32 @@ def run_stoppable(main: Callable[[], int], hint: str) -> int:
         return exit_code(e)
     finally:
         restore_signal_handlers(previous)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the block; one that came in it is delivered, to the handler the process had,
+    when the block ends.
+
+    For short bookkeeping that must not be cut in half by an exception: NNI's experiment manifest is written under a
+    lock file, and a signal between the lock file's creation and its record leaves a lock that this process itself then
+    waits on for ever (docs/nni.md, "the experiment manifest"). Outside the main thread, or where a handler was set
+    from C, it holds nothing back.
+    """
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in sigs}
+    if any(h is None for h in previous.values()):
+        yield
+        return
+    pending: list[int] = []
+    for sig in sigs:
+        signal.signal(sig, lambda signum, frame: pending.append(signum))  # noqa: ARG005
+    try:
+        yield
+    finally:
+        restore_signal_handlers(previous)
+        if pending:
+            signal.raise_signal(pending[0])

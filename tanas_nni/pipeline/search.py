@@ -18,7 +18,7 @@ from typing import Any
 
 import nni.nas.strategy  # noqa: F401  (before anything of nni.nas.oneshot: docs/nni.md, "import order")
 import torch
-from nni.nas.experiment import NasExperiment, NasExperimentConfig
+from nni.nas.experiment import NasExperimentConfig
 from pytorch_lightning.loggers import CSVLogger
 
 from ..core.config import config_hash, to_dict
@@ -28,7 +28,7 @@ from ..core.records import library_versions
 from ..data import TaskData, canonical_task_id, load_task, task_folder
 from ..dictionary import DictionaryStore
 from ..space import Architecture, build_model, fit_pool_to_budget, parameter_count, whole_network_space
-from ..strategy import FuseConfig, fuse_evaluator, get_strategy
+from ..strategy import FuseConfig, fuse_evaluator, get_strategy, nas_experiment
 from ..training import TrainConfig, count_parameters, evaluate, fit, recalibrate_bn, seeded_init
 from .config import SearchConfig
 from .export import PipelineResult, write_export
@@ -119,8 +119,8 @@ def search(data: TaskData, space, fuse: FuseConfig | None = None, n_candidates: 
     config = NasExperimentConfig("sequential", "raw")
     if workdir is not None:  # NNI's own experiment records go next to the search, not to ~/nni-experiments
         config.experiment_working_directory = str(Path(workdir) / "nni")
-    exp = NasExperiment(model_space, evaluator, strat, config)
-    exp.run()
+    with nas_experiment(model_space, evaluator, strat, config) as exp:
+        exp.run()
     seconds = time.perf_counter() - start
     parameters = [parameter_count(a, data.num_classes, data.input_shape) for a in candidates]
     ranking = []

@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import nni.nas.strategy  # noqa: F401  (before nni.nas.oneshot: docs/nni.md, "import order")
 import torch
 from nni.nas.execution import SequentialExecutionEngine
-from nni.nas.experiment import NasExperiment, NasExperimentConfig
+from nni.nas.experiment import NasExperimentConfig
 from nni.nas.space import RawFormatModelSpace
 from nni.nas.strategy import Strategy
 from nni.nas.utils.serializer import get_default_serializer
@@ -52,7 +52,7 @@ from ..core.progress import Event
 from ..data import TaskData
 from ..space import (CANDIDATE_LABEL, Architecture, CellTopology, Skeleton, SpaceSpec, TaskAwareSpace, build_model,
                      whole_network_space)
-from ..strategy import FuseConfig, fuse_evaluator
+from ..strategy import FuseConfig, fuse_evaluator, nas_experiment
 
 __all__ = ["check_strategy", "StrategyConformanceError", "tiny_space", "tiny_candidates", "tiny_fuse_config",
            "guarded_test_split"]
@@ -339,21 +339,19 @@ def check_strategy(make_strategy: StrategyFactory | type, data: TaskData,
         search = _Search(make, data, archs, config, seed, tmp / "checkpoints", accelerator)
         experiment_config = NasExperimentConfig("sequential", "raw")
         experiment_config.experiment_working_directory = str(tmp / "nni")
-        experiment = NasExperiment(search.space, search.evaluator, search.strategy, experiment_config)
+        # Stopped when the stack closes, before its folder goes (NNI checkpoints a stopped experiment into it).
+        experiment = stack.enter_context(nas_experiment(search.space, search.evaluator, search.strategy,
+                                                        experiment_config))
         try:
-            try:
-                experiment.run()
-            except Exception as e:
-                _require(not reads, f"test split: the strategy read the test split ({'; '.join(reads)})")
-                raise StrategyConformanceError(f"run: the search failed: {type(e).__name__}: {e}") from e
+            experiment.run()
+        except Exception as e:
             _require(not reads, f"test split: the strategy read the test split ({'; '.join(reads)})")
-            index, _ = _check_export(search, archs, data)
-            ranking, _, trajectory = _rows(search.strategy)
-            _check_ranking(ranking, index, trajectory, len(archs))
-            _check_top_model(search, index)
-            _check_events(search)
-            _check_state_round_trip(search, make, data, archs, config, seed, tmp, accelerator)
-            _require(not reads, f"test split: the strategy read the test split ({'; '.join(reads)})")
-        finally:
-            # NNI stops a finished experiment only at exit (and then checkpoints it into its working directory).
-            experiment.stop()
+            raise StrategyConformanceError(f"run: the search failed: {type(e).__name__}: {e}") from e
+        _require(not reads, f"test split: the strategy read the test split ({'; '.join(reads)})")
+        index, _ = _check_export(search, archs, data)
+        ranking, _, trajectory = _rows(search.strategy)
+        _check_ranking(ranking, index, trajectory, len(archs))
+        _check_top_model(search, index)
+        _check_events(search)
+        _check_state_round_trip(search, make, data, archs, config, seed, tmp, accelerator)
+        _require(not reads, f"test split: the strategy read the test split ({'; '.join(reads)})")

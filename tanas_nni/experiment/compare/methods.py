@@ -43,7 +43,7 @@ import nni.nas.strategy as strategies  # before anything of nni.nas.oneshot: doc
 import torch
 from nni.nas.evaluator import FunctionalEvaluator
 from nni.nas.evaluator.pytorch import Classification
-from nni.nas.experiment import NasExperiment, NasExperimentConfig
+from nni.nas.experiment import NasExperimentConfig
 from pytorch_lightning import Callback
 
 from ...core.config import check_range, to_dict
@@ -53,7 +53,7 @@ from ...models import build_network
 from ...models.handcrafted import HANDCRAFTED
 from ...pipeline import retrain, run_pipeline
 from ...space import architecture_from_sample, cell_space, fit_to_budget
-from ...strategy import SeededRandomOneShot, TensorBatches
+from ...strategy import SeededRandomOneShot, TensorBatches, nas_experiment
 from ...training import (TrainConfig, count_parameters, evaluate, fit, recalibrate_bn, reinitialise, seed_everything,
                          seeded_init)
 from .registry import Context, MethodFn, Outcome, SearchEpoch, register_method
@@ -244,9 +244,9 @@ def _darts(ctx: Context) -> Outcome:
     arc_lr = inspect.signature(strategies.DARTS.__init__).parameters["arc_learning_rate"].default
     seed_everything(ctx.cfg.seed)
     t0 = time.perf_counter()
-    exp = NasExperiment(space, _oneshot_evaluator(ctx, epochs), strategy, _nni_config(ctx))
-    exp.run()
-    sample = exp.export_top_models(formatter="dict")[0]
+    with nas_experiment(space, _oneshot_evaluator(ctx, epochs), strategy, _nni_config(ctx)) as exp:
+        exp.run()
+        sample = exp.export_top_models(formatter="dict")[0]
     seconds = time.perf_counter() - t0
     return _nni_outcome(ctx, space, sample, seconds,
                         {"epochs": epochs, "strategy": repr(strategy), "arc_learning_rate": arc_lr,
@@ -275,9 +275,9 @@ def _random(ctx: Context) -> Outcome:
 
     t0 = time.perf_counter()
     strategy = strategies.Random(seed=ctx.cfg.seed)
-    exp = NasExperiment(space, FunctionalEvaluator(trial), strategy, _nni_config(ctx, trials))
-    exp.run()
-    sample = exp.export_top_models(top_k=1, formatter="dict")[0]
+    with nas_experiment(space, FunctionalEvaluator(trial), strategy, _nni_config(ctx, trials)) as exp:
+        exp.run()
+        sample = exp.export_top_models(top_k=1, formatter="dict")[0]
     seconds = time.perf_counter() - t0
     return _nni_outcome(ctx, space, sample, seconds,
                         {"trials": trials, "epochs_per_trial": epochs, "strategy": repr(strategy)},
@@ -306,20 +306,20 @@ def _random_one_shot(ctx: Context) -> Outcome:
     seed_everything(ctx.cfg.seed)
     t0 = time.perf_counter()
     strategy = SeededRandomOneShot(seed=ctx.cfg.seed)  # NNI's RandomOneShot, its path sampling seeded
-    exp = NasExperiment(space, _oneshot_evaluator(ctx, epochs), strategy, _nni_config(ctx))
-    exp.run()
+    with nas_experiment(space, _oneshot_evaluator(ctx, epochs), strategy, _nni_config(ctx)) as exp:
+        exp.run()
+        if not b.subnets:
+            sample = exp.export_top_models(formatter="dict")[0]
     if b.subnets:
         # NNI's documented second stage: sample subnets of the trained supernet and score them (the sequential engine
         # with the raw format keeps the supernet object, so subnets inherit its weights; NNI infers the same). A
         # FunctionalEvaluator rather than Classification(max_epochs=0): NNI's Lightning evaluator reused across models
         # fails on the sequential engine (docs/nni.md, "evaluators").
         state = {"n": 0, "total": b.subnets}
-        stage2 = NasExperiment(space, FunctionalEvaluator(_subnet_scorer(ctx, state)),
-                               strategies.Random(seed=ctx.cfg.seed), _nni_config(ctx, b.subnets))
-        stage2.run()
-        sample = stage2.export_top_models(top_k=1, formatter="dict")[0]
-    else:
-        sample = exp.export_top_models(formatter="dict")[0]
+        with nas_experiment(space, FunctionalEvaluator(_subnet_scorer(ctx, state)),
+                            strategies.Random(seed=ctx.cfg.seed), _nni_config(ctx, b.subnets)) as stage2:
+            stage2.run()
+            sample = stage2.export_top_models(top_k=1, formatter="dict")[0]
     seconds = time.perf_counter() - t0
     return _nni_outcome(ctx, space, sample, seconds,
                         {"epochs": epochs, "subnets": b.subnets, "strategy": repr(strategy),
