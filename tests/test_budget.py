@@ -27,6 +27,20 @@ def test_scaling_keeps_the_cell_and_fits_the_budget():
     assert fit_to_budget(arch, 5, 2, (1, 28, 28)) is None  # a classifier alone needs more than 5
 
 
+def test_scaling_shrinks_depth_and_width_together_and_fills_the_budget():
+    """A deep, wide design under a quarter of its size loses cells and keeps most of its width (compound scaling),
+    rather than keeping every cell at a fraction of the width; and what it keeps uses most of the budget."""
+    deep = Architecture.from_dict({**ARCH, "skeleton": {"stem": 48, "cells": 6, "reductions": [2, 4]}})
+    full = parameter_count(deep, 2, (1, 28, 28))
+    small = fit_to_budget(deep, full // 4, 2, (1, 28, 28))
+    assert small.skeleton.cells < 6 and small.skeleton.stem >= 24
+    assert small.skeleton.reductions == tuple(r for r in (2, 4) if r < small.skeleton.cells)
+    count = parameter_count(small, 2, (1, 28, 28))
+    assert full // 8 < count <= full // 4
+    wider = Architecture(Skeleton(small.skeleton.stem + 1, small.skeleton.cells, small.skeleton.reductions), deep.cell)
+    assert small.skeleton.stem == 48 or parameter_count(wider, 2, (1, 28, 28)) > full // 4  # no width left unused
+
+
 def test_tiny_search_winner_respects_the_budget(data_dir, tiny_space, tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["search", "--target", "mnist:0-vs-rest", "--space", "standard", "--space-file", str(tiny_space),

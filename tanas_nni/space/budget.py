@@ -1,4 +1,4 @@
-"""A parameter budget for candidates: shrink an architecture (stem width, then cells) until its network fits.
+"""A parameter budget for candidates: shrink an architecture (its depth and width together) until its network fits.
 
 Scaling keeps a neighbour's cell and reductions, so a task-aware pool under a budget still holds the neighbours' designs
 (smaller), instead of losing them to a filter. The count is exact: the network is built and its parameters summed
@@ -13,7 +13,7 @@ from ..core.errors import TanasError
 from .architecture import Architecture, Cell, CellTopology, Skeleton
 from .network import build_model
 
-__all__ = ["parameter_count", "fit_to_budget", "fit_pool_to_budget", "fit_skeleton_to_budget", "check_max_params"]
+__all__ = ["SCALING_RULE", "parameter_count", "fit_to_budget", "fit_pool_to_budget", "fit_skeleton_to_budget", "check_max_params"]
 
 
 def check_max_params(value, where: str = "max_params") -> int | None:
@@ -29,27 +29,45 @@ def parameter_count(arch: Architecture, num_classes: int, input_shape: Sequence[
     return sum(p.numel() for p in build_model(arch, num_classes, input_shape).parameters())
 
 
+# EfficientNet's compound scaling coefficients (Tan & Le, 2019, section 3.3): one step of the compound coefficient φ
+# multiplies depth by 1.2 and width by 1.1. Scaling both together, rather than one dimension to its end, keeps a network
+# both deep enough and wide enough; the coefficients are the paper's, not fitted here.
+DEPTH_STEP, WIDTH_STEP = 1.2, 1.1
+PHI_STEP = 0.25  # φ is lowered in quarter steps, so the scaled network ends close under the budget
+# The rule's name, in the settings of every record made under a budget: another rule makes other networks.
+SCALING_RULE = "compound-1.2-1.1"
+
+
 def fit_to_budget(arch: Architecture, max_params: int, num_classes: int,
                   input_shape: Sequence[int]) -> Architecture | None:
-    """``arch`` if it fits ``max_params``; else the same cell with the stem narrowed (by quarters, down to 1) and then,
-    at the narrowest stem that was tried, fewer cells (dropping the last ones, keeping the reductions that remain).
-    None when even one cell with a one-channel stem does not fit."""
+    """``arch`` if it fits ``max_params``; else the same cell with depth and width shrunk together (compound scaling:
+    ``cells × 1.2^φ`` and ``stem × 1.1^φ`` for the largest φ < 0 that fits, cells dropped from the end, the reductions
+    that remain kept), then the stem widened again, up to its own width, while it still fits. None when even one cell
+    with a one-channel stem does not fit."""
     if parameter_count(arch, num_classes, input_shape) <= max_params:
         return arch
     skel = arch.skeleton
-    cells = skel.cells
-    while cells >= 1:
+    tried: set[tuple[int, int]] = set()
+    phi = 0.0
+    while True:
+        phi -= PHI_STEP
+        cells = max(1, round(skel.cells * DEPTH_STEP ** phi))
+        stem = max(1, round(skel.stem * WIDTH_STEP ** phi))
+        if (cells, stem) in tried:
+            continue
+        tried.add((cells, stem))
         reductions = tuple(r for r in skel.reductions if r < cells)
-        stem = skel.stem
-        while True:
-            cand = Architecture(Skeleton(stem, cells, reductions), arch.cell)
-            if parameter_count(cand, num_classes, input_shape) <= max_params:
-                return cand
-            if stem == 1:
-                break
-            stem = max(1, (stem * 3) // 4)
-        cells -= 1
-    return None
+        cand = Architecture(Skeleton(stem, cells, reductions), arch.cell)
+        if parameter_count(cand, num_classes, input_shape) <= max_params:
+            # Dropping a cell is a coarse step: the stem then takes back, channel by channel, what the budget leaves.
+            while stem < skel.stem:
+                wider = Architecture(Skeleton(stem + 1, cells, reductions), arch.cell)
+                if parameter_count(wider, num_classes, input_shape) > max_params:
+                    break
+                cand, stem = wider, stem + 1
+            return cand
+        if cells == 1 and stem == 1:
+            return None
 
 
 def fit_pool_to_budget(pool: list[Architecture], max_params: int, num_classes: int,

@@ -27,8 +27,8 @@ class CompareBudget:
     """Everything that sets how much work each method does: the shared sections and ``methods.<name>``.
 
     ``max_params``: the parameter budget of every searched method, so each retrained winner respects it. FUSE's
-    candidates (both spaces) are scaled down to it before the search (:func:`tanas_nni.space.fit_to_budget`: the
-    stem's width first, then cells); the NNI strategies' winners (DARTS, RandomOneShot, random search) are scaled by
+    candidates (both spaces) are scaled down to it before the search (:func:`tanas_nni.space.fit_to_budget`: depth
+    and width shrunk together); the NNI strategies' winners (DARTS, RandomOneShot, random search) are scaled by
     the same rule before retraining, since a supernet cannot honour a per-network budget while it trains (random
     search's trials, too, train at the cell space's own width, so that all three search the same space). Handcrafted
     networks are what they are.

@@ -52,7 +52,7 @@ from ...core.progress import Epoch, Event, Finished, Step
 from ...models import build_network
 from ...models.handcrafted import HANDCRAFTED
 from ...pipeline import retrain, run_pipeline
-from ...space import architecture_from_sample, cell_space, fit_to_budget
+from ...space import SCALING_RULE, architecture_from_sample, cell_space, fit_to_budget
 from ...strategy import SeededRandomOneShot, TensorBatches, nas_experiment
 from ...training import (TrainConfig, count_parameters, evaluate, fit, recalibrate_bn, reinitialise, seed_everything,
                          seeded_init)
@@ -120,9 +120,11 @@ def _space_settings(cfg, space: str = "task-aware") -> dict:
 
 
 def _with_max_params(cfg, s: dict) -> dict:
-    """``s`` with the parameter budget; absent when unset, so records made before it existed keep their hash."""
+    """``s`` with the parameter budget and the rule that scales to it; absent when unset, so records made before it
+    existed keep their hash."""
     if cfg.active.max_params is not None:
         s["max_params"] = cfg.active.max_params
+        s["budget_scaling"] = SCALING_RULE
     return s
 
 
@@ -139,7 +141,7 @@ def _retrain(ctx: Context, arch):
 
 def _within_budget(ctx: Context, arch):
     """An NNI strategy's exported winner scaled to the budget's ``max_params`` by the rule that scales FUSE's
-    candidates (:func:`tanas_nni.space.fit_to_budget`: the stem's width first, then cells), so every method's
+    candidates (:func:`tanas_nni.space.fit_to_budget`: depth and width together), so every method's
     retrained network fills the same budget. NNI searches the cell space at its own width: a supernet strategy cannot
     honour a per-network budget during the search, and a skeleton narrowed until its largest member fits leaves the
     typical member a tenth of the budget."""
