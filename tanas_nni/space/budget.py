@@ -13,7 +13,8 @@ from ..core.errors import TanasError
 from .architecture import Architecture, Cell, CellTopology, Skeleton
 from .network import build_model
 
-__all__ = ["SCALING_RULE", "parameter_count", "fit_to_budget", "fit_pool_to_budget", "fit_skeleton_to_budget", "check_max_params"]
+__all__ = ["SCALING_RULE", "parameter_count", "fit_to_budget", "fit_pool_to_budget", "fit_skeleton_to_budget",
+           "check_max_params"]
 
 
 def check_max_params(value, where: str = "max_params") -> int | None:

@@ -51,9 +51,9 @@ class _Experiment(NasExperiment):
             super()._start_without_nni_manager()
 
     def _stop_without_nni_manager(self) -> None:
-        with signals_deferred():
-            _clear_own_stale_lock()
-            super()._stop_without_nni_manager()
+        # Runs inside stop(), which nas_experiment calls with signals already held back.
+        _clear_own_stale_lock()
+        super()._stop_without_nni_manager()
 
 
 @contextlib.contextmanager
