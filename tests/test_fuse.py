@@ -315,7 +315,7 @@ def test_bad_spaces_are_refused(task):
 def test_repr_and_defaults():
     s = FUSE()
     assert repr(s) == ("FUSE(candidates_per_round=4, rounds=3, cycles=2, weight_epochs=1, alpha_epochs=5, "
-                       "alpha_lr=0.05, reset_weights=True, seed=0)")
+                       "alpha_lr=0.05, reset_weights=True, weight_loss='own', seed=0)")
     assert s.total_epochs == 3 * 2 * (1 + 5) and pool_size(4, 3) == 10
     assert s.phase_of_epoch(0)["phase"] == "weights" and s.phase_of_epoch(1)["phase"] == "alpha"
     assert s.phase_of_epoch(12) == {"round": 1, "cycle": 0, "phase": "weights", "first_epoch_of_round": True,
@@ -369,3 +369,22 @@ def test_cosine_weight_schedule_runs_and_bad_name_is_refused(task):
     assert len(strategy.ranking()) >= 3
     with pytest.raises(TanasError, match="weight_schedule"):
         FUSE(weight_schedule="linear")
+
+
+def _first_candidate_after_weights(space, task, weight_loss):
+    strategy, _ = run_fuse(space, task, candidates_per_round=2, rounds=1, cycles=1, weight_epochs=2,
+                           weight_loss=weight_loss)
+    layer = layer_of(strategy)
+    return [p.detach().clone() for p in layer[layer.names[0]].parameters()]
+
+
+def test_own_loss_trains_each_candidate_as_if_alone(task):
+    # The same first candidate (same seeded re-initialisation, same batches) beside a learning rival or a mute one:
+    # trained on its own loss it ends identical; trained through the mixture it does not, because its gradient then
+    # depends on the rival's logits.
+    own = [_first_candidate_after_weights(space, task, "own") for space in (Toy(2), Toy(2, good=0))]
+    assert all(torch.equal(a, b) for a, b in zip(*own))
+    mixed = [_first_candidate_after_weights(space, task, "mixture") for space in (Toy(2), Toy(2, good=0))]
+    assert not all(torch.equal(a, b) for a, b in zip(*mixed))
+    with pytest.raises(TanasError, match="weight_loss"):
+        FUSE(weight_loss="ensemble")

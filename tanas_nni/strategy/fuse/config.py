@@ -36,6 +36,9 @@ class FuseConfig:
     # "constant" (the weight lr as given) or "cosine": each round's candidates get a cosine schedule from the weight lr
     # to 0 over the round's weight steps, so that they are compared at the end of a completed schedule
     weight_schedule: str = "constant"
+    # what a weight phase trains: "own" (each candidate on its own loss, as it is retrained alone) or "mixture" (the
+    # softmax(α)-weighted sum of the candidates' logits, one loss for the ensemble)
+    weight_loss: str = "own"
 
     def __post_init__(self):
         check_range("candidates_per_round", self.candidates_per_round, 2)
@@ -48,7 +51,8 @@ class FuseConfig:
         check_range("alpha_lr", self.alpha_lr, 0, lo_open=True)
         check_range("batch_size", self.batch_size, 1)
         check_range("stall_seconds", self.stall_seconds, 0)
-        check_schedule("weight_schedule", self.weight_schedule)
+        check_choice("weight_schedule", self.weight_schedule, SCHEDULES)
+        check_choice("weight_loss", self.weight_loss, WEIGHT_LOSSES)
 
     def pool(self) -> int:
         """How many candidates the rounds consume."""
@@ -62,12 +66,13 @@ class FuseConfig:
 
 
 SCHEDULES = ("constant", "cosine")
+WEIGHT_LOSSES = ("own", "mixture")
 
 
-def check_schedule(name: str, value) -> None:
-    if value not in SCHEDULES:
+def check_choice(name: str, value, choices: tuple[str, ...]) -> None:
+    if value not in choices:
         from ...core.errors import TanasError
-        raise TanasError(f"{name}: {value!r} is not one of {', '.join(SCHEDULES)}")
+        raise TanasError(f"{name}: {value!r} is not one of {', '.join(choices)}")
 
 
 def pool_size(candidates_per_round: int, rounds: int) -> int:

@@ -156,8 +156,11 @@ class FuseLightningModule(BaseOneShotLightningModule):
         x, y = batch["batch"]
         step = self.trainer.global_step
         if ph["phase"] == WEIGHTS:
-            out = self.training_module.training_step((x, y), batch_idx)
-            loss = out["loss"] if isinstance(out, dict) else out
+            if self.strategy.weight_loss == "own":
+                out = loss = self._own_losses(x, y)
+            else:
+                out = self.training_module.training_step((x, y), batch_idx)
+                loss = out["loss"] if isinstance(out, dict) else out
             check_finite(loss, "FUSE weight phase", self.strategy.task_name, step)
             if self.strategy.weight_schedule == "cosine":
                 self._set_cosine_lr(ph, batch_idx)
@@ -180,6 +183,19 @@ class FuseLightningModule(BaseOneShotLightningModule):
         self.log("alpha_loss", loss.detach(), prog_bar=False)
         self.log("alpha_acc", (logits.argmax(1) == y).float().mean(), prog_bar=False)
         return loss.detach()
+
+    def _own_losses(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The sum of the active candidates' own losses: each candidate's gradient is that of its own loss alone.
+
+        Why the candidates are called one by one and not through the supernet: the space's only choice is the whole
+        network (see :class:`FUSE`), so a candidate's output is the model's logits, and the mixture is not needed here.
+        """
+        layer = self.mixed_layer()
+        criterion = getattr(self.training_module, "criterion", None) or F.cross_entropy
+        losses = [criterion(layer[layer.names[i]](x), y) for i in layer.active_indices()]
+        loss = torch.stack(losses).sum()
+        self.log("train_loss", loss.detach() / len(losses), prog_bar=False)
+        return loss
 
     def _set_cosine_lr(self, ph: dict, batch_idx: int) -> None:
         """The round's weight lr: cosine from the base lr to 0 over the round's weight steps.

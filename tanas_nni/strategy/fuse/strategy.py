@@ -43,7 +43,7 @@ from ...core.errors import TanasError
 from ...core.watchdog import Watchdog
 from ...core.progress import Event, ProgressFn, Resumed
 from ..registry import register_strategy
-from .config import ALPHA, WEIGHTS, FuseConfig, check_schedule, pool_size
+from .config import ALPHA, SCHEDULES, WEIGHT_LOSSES, WEIGHTS, FuseConfig, check_choice, pool_size
 from .data import _PhaseBatches
 from .lightning import FuseLightningModule
 from .supermodule import FuseMixedLayer
@@ -83,6 +83,13 @@ class FUSE(OneShotStrategy):
     reset_weights
         Re-initialise every candidate of a round (the incumbent included) at the round's start, so that all compete on
         the same budget (default True).
+    weight_schedule
+        ``"constant"`` (the evaluator's weight lr) or ``"cosine"`` (from it to 0 over each round's weight steps).
+    weight_loss
+        What a weight phase trains (default ``"own"``): each candidate on its own cross-entropy, as it will be retrained
+        alone, so that α then compares networks as the retraining will know them. ``"mixture"`` trains the
+        softmax(α)-weighted sum of the candidates' logits as one network: every candidate then learns with a share
+        p_c of the gradient and learns to complement the others, which favours the fastest learners (docs/fuse.md).
     seed
         Seeds data order and re-initialisation (default 0).
     checkpoint_dir
@@ -103,7 +110,8 @@ class FUSE(OneShotStrategy):
                  alpha_epochs: int = 5, alpha_lr: float = 0.05, reset_weights: bool = True, seed: int = 0,
                  checkpoint_dir: str | os.PathLike | None = None,
                  on_progress: ProgressFn | None = None, task_name: str = "?", stall_seconds: float = 1800,
-                 weight_schedule: str = "constant", mutation_hooks: list[MutationHook] | None = None, **kwargs: Any):
+                 weight_schedule: str = "constant", weight_loss: str = "own",
+                 mutation_hooks: list[MutationHook] | None = None, **kwargs: Any):
         super().__init__(mutation_hooks=mutation_hooks, **kwargs)
         check_range("fuse.candidates_per_round", candidates_per_round, 2)
         check_range("fuse.rounds", rounds, 1)
@@ -111,8 +119,10 @@ class FUSE(OneShotStrategy):
         check_range("fuse.weight_epochs", weight_epochs, 1)
         check_range("fuse.alpha_epochs", alpha_epochs, 1)
         check_range("fuse.alpha_lr", alpha_lr, 0, lo_open=True)
-        check_schedule("fuse.weight_schedule", weight_schedule)
+        check_choice("fuse.weight_schedule", weight_schedule, SCHEDULES)
+        check_choice("fuse.weight_loss", weight_loss, WEIGHT_LOSSES)
         self.weight_schedule = weight_schedule
+        self.weight_loss = weight_loss
         self.candidates_per_round = candidates_per_round
         self.rounds = rounds
         self.cycles = cycles
@@ -138,12 +148,12 @@ class FUSE(OneShotStrategy):
         return cls(candidates_per_round=cfg.candidates_per_round, rounds=cfg.rounds, cycles=cfg.cycles,
                    weight_epochs=cfg.weight_epochs, alpha_epochs=cfg.alpha_epochs, alpha_lr=cfg.alpha_lr,
                    reset_weights=cfg.reset_weights, stall_seconds=cfg.stall_seconds,
-                   weight_schedule=cfg.weight_schedule, **kwargs)
+                   weight_schedule=cfg.weight_schedule, weight_loss=cfg.weight_loss, **kwargs)
 
     def extra_repr(self) -> str:
         return (f"candidates_per_round={self.candidates_per_round}, rounds={self.rounds}, cycles={self.cycles}, "
                 f"weight_epochs={self.weight_epochs}, alpha_epochs={self.alpha_epochs}, alpha_lr={self.alpha_lr}, "
-                f"reset_weights={self.reset_weights}, seed={self.seed}")
+                f"reset_weights={self.reset_weights}, weight_loss={self.weight_loss!r}, seed={self.seed}")
 
     # --- schedule ---------------------------------------------------------------------------------------------------
     @property
