@@ -9,7 +9,8 @@ the current round, and :class:`FuseLightningModule` runs the search inside one L
   later round the incumbent (the previous round's winner) plus the next ``candidates_per_round - 1`` candidates, in the
   order the space lists them (a task-aware space lists the nearest tasks' own architectures first);
 * a round is ``cycles`` alternations of a **weight phase** (``weight_epochs`` epochs on the train split; α frozen, the
-  evaluator's optimizer trains the candidates through the mixture's loss) and an **α phase** (``alpha_epochs`` epochs on the
+  evaluator's optimizer trains each candidate on its own loss, or with ``weight_loss="mixture"`` the mixture as one
+  network: docs/fuse.md) and an **α phase** (``alpha_epochs`` epochs on the
   validation split; the candidates run under ``torch.no_grad`` so that no weight gradient is computed, BatchNorm uses batch
   statistics and leaves its running statistics alone; only α is in autograd, through the softmax mixture of the detached
   logits, computed once per batch in a phase and reused by its later epochs);
