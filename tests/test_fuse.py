@@ -17,7 +17,7 @@ from pytorch_lightning.callbacks import Callback
 from tanas_nni.data import SplitSizes, load_task
 from tanas_nni.core.errors import TanasError
 from tanas_nni.core.progress import Resumed, RoundStart
-from tanas_nni.strategy import FUSE, FuseMixedLayer, fuse_evaluator, pool_size
+from tanas_nni.strategy import FUSE, FuseConfig, FuseMixedLayer, fuse_evaluator, pool_size
 from tests.conftest import TINY_SPACE
 
 warnings.filterwarnings("ignore")
@@ -50,6 +50,18 @@ class Toy(ModelSpace):
 
     def forward(self, x):
         return self.candidate(x)
+
+
+class WithHead(ModelSpace):
+    """One LayerChoice, and a parameter outside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.candidate = LayerChoice([small_cnn(), small_cnn()], label="candidate")
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return self.candidate(x) * self.scale
 
 
 class TwoChoices(ModelSpace):
@@ -371,8 +383,8 @@ def test_cosine_weight_schedule_runs_and_bad_name_is_refused(task):
         FUSE(weight_schedule="linear")
 
 
-def _first_candidate_after_weights(space, task, weight_loss):
-    strategy, _ = run_fuse(space, task, candidates_per_round=2, rounds=1, cycles=1, weight_epochs=2,
+def _first_candidate_after_weights(space, task, weight_loss, weight_epochs=2):
+    strategy, _ = run_fuse(space, task, candidates_per_round=2, rounds=1, cycles=1, weight_epochs=weight_epochs,
                            weight_loss=weight_loss)
     layer = layer_of(strategy)
     return [p.detach().clone() for p in layer[layer.names[0]].parameters()]
@@ -384,7 +396,19 @@ def test_own_loss_trains_each_candidate_as_if_alone(task):
     # depends on the rival's logits.
     own = [_first_candidate_after_weights(space, task, "own") for space in (Toy(2), Toy(2, good=0))]
     assert all(torch.equal(a, b) for a, b in zip(*own))
+    shorter = _first_candidate_after_weights(Toy(2), task, "own", weight_epochs=1)
+    assert not all(torch.equal(a, b) for a, b in zip(own[0], shorter))  # and it did learn: more epochs, other weights
     mixed = [_first_candidate_after_weights(space, task, "mixture") for space in (Toy(2), Toy(2, good=0))]
     assert not all(torch.equal(a, b) for a, b in zip(*mixed))
     with pytest.raises(TanasError, match="weight_loss"):
         FUSE(weight_loss="ensemble")
+    with pytest.raises(TanasError, match="weight_loss: 'ensemble' is not one of own, mixture"):
+        FuseConfig(weight_loss="ensemble")
+    assert FUSE.from_config(FuseConfig(weight_loss="mixture")).weight_loss == "mixture"
+
+
+def test_own_loss_refuses_a_model_with_parameters_outside_the_choice(task):
+    with pytest.raises(TanasError, match="'own' needs a model that is the LayerChoice alone, but scale"):
+        run_fuse(WithHead(), task, candidates_per_round=2, rounds=1, cycles=1)
+    strategy, _ = run_fuse(WithHead(), task, candidates_per_round=2, rounds=1, cycles=1, weight_loss="mixture")
+    assert len(strategy.ranking()) == 2

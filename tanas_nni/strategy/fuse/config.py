@@ -19,7 +19,8 @@ class FuseConfig:
     """FUSE's budget and learning rates, as a config section (``fuse:``); :meth:`FUSE.from_config` builds the strategy.
 
     Defaults: 4 candidates per round, 3 rounds (10 candidates in all), 2 cycles of (1 weight epoch, 5 α epochs) per
-    round, weights AdamW lr 3e-3 (weight decay 5e-4), α Adam lr 0.05, every round's candidates re-initialised.
+    round, weights AdamW lr 3e-3 (weight decay 5e-4), α Adam lr 0.05, every round's candidates re-initialised, each
+    trained on its own loss in weight phases (docs/fuse.md).
     """
 
     candidates_per_round: int = 4

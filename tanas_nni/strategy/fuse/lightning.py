@@ -22,8 +22,10 @@ __all__ = ["FuseLightningModule"]
 class FuseLightningModule(BaseOneShotLightningModule):
     """The search loop of :class:`FUSE` as a Lightning module (one Lightning epoch = one epoch of one phase).
 
-    It wraps the evaluator's Lightning module (which brings the loss and the weight optimizer) like NNI's
-    ``DartsLightningModule`` does, and adds α's optimizer. Round bookkeeping (active candidates, incumbent, winners, α
+    It wraps the evaluator's Lightning module (which brings the criterion and the weight optimizer) like NNI's
+    ``DartsLightningModule`` does, and adds α's optimizer. With ``weight_loss="own"`` a weight phase applies the
+    evaluator's ``criterion`` to each candidate's output; with ``"mixture"`` it runs the evaluator's ``training_step``
+    on the mixture. Round bookkeeping (active candidates, incumbent, winners, α
     trajectory) lives here and travels in Lightning checkpoints (:meth:`on_save_checkpoint`).
     """
 
@@ -188,13 +190,20 @@ class FuseLightningModule(BaseOneShotLightningModule):
         """The sum of the active candidates' own losses: each candidate's gradient is that of its own loss alone.
 
         Why the candidates are called one by one and not through the supernet: the space's only choice is the whole
-        network (see :class:`FUSE`), so a candidate's output is the model's logits, and the mixture is not needed here.
+        network and the model has no parameters outside it (:meth:`FUSE.mutate_model` checks), so a candidate's
+        output is the model's logits, and the mixture is not needed here.
         """
         layer = self.mixed_layer()
         criterion = getattr(self.training_module, "criterion", None) or F.cross_entropy
-        losses = [criterion(layer[layer.names[i]](x), y) for i in layer.active_indices()]
+        losses, correct = [], []
+        for i in layer.active_indices():
+            logits = layer[layer.names[i]](x)
+            losses.append(criterion(logits, y))
+            correct.append((logits.detach().argmax(1) == y).float().mean())
         loss = torch.stack(losses).sum()
+        # the candidates' means, so that the curves read like one network's (the mixture's in "mixture" mode)
         self.log("train_loss", loss.detach() / len(losses), prog_bar=False)
+        self.log("train_acc", torch.stack(correct).mean(), prog_bar=False)
         return loss
 
     def _set_cosine_lr(self, ph: dict, batch_idx: int) -> None:

@@ -197,7 +197,16 @@ class FUSE(OneShotStrategy):
                             self.candidates_per_round)
         self.rounds_run = rounds
         self._alpha = nn.Parameter(torch.zeros(n))
-        return super().mutate_model(model)
+        model = super().mutate_model(model)
+        if self.weight_loss == "own":
+            # "own" trains the candidates by calling them directly; a parameter outside the choice would never learn
+            inside = {id(p) for m in model.modules() if isinstance(m, FuseMixedLayer) for p in m.parameters()}
+            outside = [name for name, p in model.named_parameters() if id(p) not in inside]
+            if outside:
+                raise TanasError(f"FUSE: fuse.weight_loss 'own' needs a model that is the LayerChoice alone, but "
+                                 f"{outside[0]} (and {len(outside) - 1} more) lies outside it; build the space with "
+                                 f"tanas_nni.space.whole_network_space or set fuse.weight_loss: mixture")
+        return model
 
     def run_hook(self, hook, name, module, memo):
         if not memo.get("_validated"):
