@@ -177,14 +177,17 @@ class FuseLightningModule(BaseOneShotLightningModule):
             logits = self(x)
         finally:
             layer.cache_key = None
-        criterion = getattr(self.training_module, "criterion", None) or F.cross_entropy
-        loss = criterion(logits, y)
+        loss = self._criterion()(logits, y)
         check_finite(loss, "FUSE α phase", self.strategy.task_name, step)
         self.manual_backward(loss)
         opt.step()
         self.log("alpha_loss", loss.detach(), prog_bar=False)
         self.log("alpha_acc", (logits.argmax(1) == y).float().mean(), prog_bar=False)
         return loss.detach()
+
+    def _criterion(self):
+        """The evaluator's loss (NNI's Classification brings ``criterion``), else cross-entropy."""
+        return getattr(self.training_module, "criterion", None) or F.cross_entropy
 
     def _own_losses(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The sum of the active candidates' own losses: each candidate's gradient is that of its own loss alone.
@@ -194,7 +197,7 @@ class FuseLightningModule(BaseOneShotLightningModule):
         output is the model's logits, and the mixture is not needed here.
         """
         layer = self.mixed_layer()
-        criterion = getattr(self.training_module, "criterion", None) or F.cross_entropy
+        criterion = self._criterion()
         losses, correct = [], []
         for i in layer.active_indices():
             logits = layer[layer.names[i]](x)

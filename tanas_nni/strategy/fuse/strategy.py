@@ -90,7 +90,7 @@ class FUSE(OneShotStrategy):
         What a weight phase trains (default ``"own"``): each candidate on its own cross-entropy, as it will be retrained
         alone, so that α then compares networks as the retraining will know them. ``"mixture"`` trains the
         softmax(α)-weighted sum of the candidates' logits as one network: every candidate then learns with a share
-        p_c of the gradient and learns to complement the others, which favours the fastest learners (docs/fuse.md).
+        p_c of the gradient and learns to complement the others (docs/fuse.md).
     seed
         Seeds data order and re-initialisation (default 0).
     checkpoint_dir
