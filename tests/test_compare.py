@@ -239,3 +239,21 @@ def test_shipped_config_and_experiment_agree(tmp_path):
     assert exp["searchSpace"]["method"]["_value"] == cfg.methods
     assert "trial compare --config configs/compare.yml" in exp["trialCommand"]
     assert exp["tuner"]["name"] == "GridSearch" and exp["maxTrialNumber"] == len(cfg.methods)
+
+
+def test_fuse_selection_reruns_what_it_changes_only(dictionary, data_dir, tmp_path):
+    """``fuse.selection`` is FUSE's: its default leaves every record's settings as they were before the option existed;
+    ``halving`` changes FUSE's records and, through the longer-trained survivors, the supernet epochs of DARTS and
+    RandomOneShot, and leaves random search's (whose trials do not depend on it) alone."""
+    from tanas_nni.core.config import config_hash
+    from tanas_nni.experiment.compare.run import settings_of
+
+    fuse = {**TINY["fuse"], "rounds": 2, "candidates_per_round": 3}
+    rounds = _cfg(tmp_path, dictionary, data_dir, budgets={"tiny": {**TINY, "fuse": fuse}})
+    halving = _cfg(tmp_path, dictionary, data_dir, budgets={"tiny": {**TINY, "fuse": {**fuse, "selection": "halving"}}})
+    assert "selection" not in settings_of(rounds, "fuse-standard")["fuse"]
+    changed = {m for m in ("fuse-task-aware", "fuse-standard", "darts", "random-one-shot", "random", "cnn5")
+               if config_hash(settings_of(rounds, m)) != config_hash(settings_of(halving, m))}
+    assert changed == {"fuse-task-aware", "fuse-standard", "darts", "random-one-shot"}
+    assert settings_of(halving, "darts")["fuse_weight_epochs"] == 3  # 5 candidates: 3 halving rounds of 1 epoch
+    assert halving.active.fuse_weight_epochs() == 3 and rounds.active.fuse_weight_epochs() == 2

@@ -327,7 +327,8 @@ def test_bad_spaces_are_refused(task):
 def test_repr_and_defaults():
     s = FUSE()
     assert repr(s) == ("FUSE(candidates_per_round=4, rounds=3, cycles=2, weight_epochs=1, alpha_epochs=5, "
-                       "alpha_lr=0.05, reset_weights=True, weight_loss='own', seed=0)")
+                       "alpha_lr=0.05, reset_weights=True, weight_loss='own', selection='rounds', "
+                       "seed=0)")
     assert s.total_epochs == 3 * 2 * (1 + 5) and pool_size(4, 3) == 10
     assert s.phase_of_epoch(0)["phase"] == "weights" and s.phase_of_epoch(1)["phase"] == "alpha"
     assert s.phase_of_epoch(12) == {"round": 1, "cycle": 0, "phase": "weights", "first_epoch_of_round": True,
@@ -412,3 +413,90 @@ def test_own_loss_refuses_a_model_with_parameters_outside_the_choice(task):
         run_fuse(WithHead(), task, candidates_per_round=2, rounds=1, cycles=1)
     strategy, _ = run_fuse(WithHead(), task, candidates_per_round=2, rounds=1, cycles=1, weight_loss="mixture")
     assert len(strategy.ranking()) == 2
+
+
+class RoundWatch(Callback):
+    """Every candidate's weights at the end of each round and at the first batch of the next (after its start)."""
+
+    def __init__(self, strategy_ref):
+        self.strategy_ref = strategy_ref
+        self.ends, self.starts = {}, {}
+
+    def _weights(self, pl_module):
+        layer = pl_module.mixed_layer()
+        return {n: [p.detach().clone() for p in layer[n].parameters()] for n in layer.names}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        ph = self.strategy_ref[0].phase_of_epoch(trainer.current_epoch)
+        if batch_idx == 0 and ph["first_epoch_of_round"]:
+            self.starts[ph["round"]] = self._weights(pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        ph = self.strategy_ref[0].phase_of_epoch(trainer.current_epoch)
+        if ph["last_epoch_of_round"]:
+            self.ends[ph["round"]] = self._weights(pl_module)
+
+
+def test_halving_narrows_the_whole_pool_and_the_survivors_keep_training(task):
+    ref: list = []
+    watch = RoundWatch(ref)
+    original = FUSE.__init__
+
+    def capture(self, *a, **kw):  # the callback needs the strategy's schedule
+        original(self, *a, **kw)
+        ref.append(self)
+
+    FUSE.__init__ = capture
+    try:
+        strategy, exp = run_fuse(Toy(5), task, callbacks=[watch], selection="halving")
+    finally:
+        FUSE.__init__ = original
+    rounds = strategy.oneshot_module.fuse_state["rounds"]
+    # a pool of 5 (3 per round × 2 rounds in the rounds schedule): 5, then the better 3, then the better 2
+    assert strategy.rounds_run == 3 and [len(r["members"]) for r in rounds] == [5, 3, 2]
+    assert [int(c) for c in rounds[0]["members"]] == [0, 1, 2, 3, 4]
+    for before, after in zip(rounds, rounds[1:]):
+        ranked = sorted(before["probs"], key=lambda c: (-before["probs"][c], int(c)))
+        members = sorted(str(c) for c in after["members"])
+        assert members == sorted(ranked[:len(members)]) == sorted(str(c) for c in before["survivors"])
+        # the survivors start the round with the weights they ended the last one with (not re-initialised)
+        r = before["round"]
+        for c in after["members"]:
+            assert all(torch.equal(a, b) for a, b in zip(watch.ends[r][c], watch.starts[r + 1][c]))
+    winner = rounds[-1]["winner"]
+    assert exp.export_top_models(1, formatter="dict") == [{"candidate": int(winner)}]
+    ranking = strategy.ranking()
+    assert ranking[0]["choice"] == int(winner) and sorted(r["choice"] for r in ranking) == [0, 1, 2, 3, 4]
+    # the winner trained rounds × cycles × weight_epochs epochs: its weights moved in every round
+    for r in range(1, 3):
+        assert not all(torch.equal(a, b) for a, b in zip(watch.starts[r][winner], watch.ends[r][winner]))
+
+
+def test_halving_keeps_a_planted_better_candidate_to_the_end(task):
+    strategy, exp = run_fuse(Toy(5, good=3), task, selection="halving")
+    rounds = strategy.oneshot_module.fuse_state["rounds"]
+    assert all("3" in [str(c) for c in r["members"]] for r in rounds)
+    assert exp.export_top_models(1, formatter="dict") == [{"candidate": 3}]
+
+
+def test_halving_resumes_identical(task, tmp_path):
+    full, _ = run_fuse(Toy(5), task, checkpoint_dir=tmp_path / "full", selection="halving")
+    with pytest.raises(RuntimeError, match="simulated crash"):  # epoch 7: round 1, after its first cycle
+        run_fuse(Toy(5), task, callbacks=[Crash(7)], checkpoint_dir=tmp_path / "cut", selection="halving")
+    resumed, _ = run_fuse(Toy(5), task, checkpoint_dir=tmp_path / "cut", selection="halving")
+    a, b = layer_of(full).state_dict(), layer_of(resumed).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert full.ranking() == resumed.ranking()
+    assert full.oneshot_module.fuse_state["rounds"] == resumed.oneshot_module.fuse_state["rounds"]
+
+
+def test_halving_config_counts_its_rounds_and_bad_names_are_refused():
+    cfg = FuseConfig(candidates_per_round=4, rounds=3, cycles=2, selection="halving")
+    assert cfg.pool() == 10 and cfg.rounds_total() == 4  # 10 → 5 → 3 → 2 → 1
+    assert cfg.weight_epochs_total() == 8 and cfg.epochs_total() == 4 * 2 * (1 + 5)
+    assert FuseConfig(rounds=3, cycles=2).weight_epochs_total() == 6  # the rounds schedule as before
+    assert FUSE.from_config(cfg).selection == "halving"
+    with pytest.raises(TanasError, match="selection: 'tournament' is not one of rounds, halving"):
+        FuseConfig(selection="tournament")
+    with pytest.raises(TanasError, match="fuse.selection"):
+        FUSE(selection="tournament")

@@ -111,9 +111,28 @@ class HandcraftedBudget:
 
 
 # --- what a record depends on ---------------------------------------------------------------------------------------
-def _space_settings(cfg, space: str = "task-aware") -> dict:
+# FUSE options added after records existed, with the value those records ran: left out of a record's settings at that
+# value, so that the records keep their hash.
+_LATER_FUSE_OPTIONS = {"selection": "rounds"}
+# FUSE options the NNI strategies do not read; what of them reaches the NNI strategies (their supernet epochs, FUSE's
+# pool) is put in their settings as such (_searched_settings).
+_FUSE_ONLY_OPTIONS = ("selection",)
+
+
+def _fuse_settings(cfg, fuse_reads_it: bool = True) -> dict:
+    f = to_dict(cfg.active.fuse)
+    for name, old in _LATER_FUSE_OPTIONS.items():
+        if f.get(name) == old:
+            del f[name]
+    if not fuse_reads_it:
+        for name in _FUSE_ONLY_OPTIONS:
+            f.pop(name, None)
+    return f
+
+
+def _space_settings(cfg, space: str = "task-aware", fuse_reads_it: bool = True) -> dict:
     """The search's settings: FUSE's budget (the NNI strategies' epochs and weights derive from it), the space."""
-    s = {"fuse": to_dict(cfg.active.fuse), "space_file": cfg.space_file}
+    s = {"fuse": _fuse_settings(cfg, fuse_reads_it), "space_file": cfg.space_file}
     if space == "task-aware":
         s.update(dictionary=str(Path(cfg.dictionary).resolve()), k=cfg.k, distance=cfg.distance, tau=cfg.tau)
     return s
@@ -128,10 +147,17 @@ def _with_max_params(cfg, s: dict) -> dict:
     return s
 
 
-def _searched_settings(key: str):
+def _searched_settings(key: str, supernet: bool):
     """The space's settings, the parameter budget and the method's budget under ``key`` (the names records have always
-    used)."""
-    return lambda cfg, budget: _with_max_params(cfg, {**_space_settings(cfg), key: to_dict(budget)})
+    used). ``supernet``: the method trains a supernet for FUSE's weight epochs, which go in its settings when a FUSE-only
+    option (``selection: halving``) makes them other than ``rounds × cycles × weight_epochs``."""
+    def settings(cfg, budget) -> dict:
+        s = {**_space_settings(cfg, fuse_reads_it=False), key: to_dict(budget)}
+        f = cfg.active.fuse
+        if supernet and f.weight_epochs_total() != f.rounds * f.cycles * f.weight_epochs:
+            s["fuse_weight_epochs"] = f.weight_epochs_total()
+        return _with_max_params(cfg, s)
+    return settings
 
 
 # --- FUSE -----------------------------------------------------------------------------------------------------------
@@ -238,7 +264,7 @@ def _evaluator_budget(ctx: Context, b: OneShotBudget) -> int:
     return b.epochs or ctx.budget.fuse_weight_epochs()
 
 
-@register_method("darts", display="NNI DARTS", budget=OneShotBudget, settings=_searched_settings("darts"))
+@register_method("darts", display="NNI DARTS", budget=OneShotBudget, settings=_searched_settings("darts", supernet=True))
 def _darts(ctx: Context) -> Outcome:
     epochs = _evaluator_budget(ctx, ctx.method_budget)
     space = _cell_space(ctx)
@@ -255,7 +281,7 @@ def _darts(ctx: Context) -> Outcome:
                          "weight_lr": ctx.budget.fuse.weight_lr, "batch_size": ctx.budget.fuse.batch_size})
 
 
-@register_method("random", display="NNI random search", budget=RandomBudget, settings=_searched_settings("random"))
+@register_method("random", display="NNI random search", budget=RandomBudget, settings=_searched_settings("random", supernet=False))
 def _random(ctx: Context) -> Outcome:
     b = ctx.method_budget
     trials = b.trials or ctx.budget.fuse_pool()
@@ -300,7 +326,7 @@ def _subnet_scorer(ctx: Context, state: dict):
 
 
 @register_method("random-one-shot", display="NNI RandomOneShot", budget=OneShotBudget,
-                 default=lambda: OneShotBudget(subnets=10), settings=_searched_settings("random_one_shot"))
+                 default=lambda: OneShotBudget(subnets=10), settings=_searched_settings("random_one_shot", supernet=True))
 def _random_one_shot(ctx: Context) -> Outcome:
     b = ctx.method_budget
     epochs = _evaluator_budget(ctx, b)

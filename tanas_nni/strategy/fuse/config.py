@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ...core.config import check_range
 
-__all__ = ["FuseConfig", "pool_size", "WEIGHTS", "ALPHA"]
+__all__ = ["FuseConfig", "pool_size", "halving_rounds", "WEIGHTS", "ALPHA"]
 
 WEIGHTS, ALPHA = "weights", "alpha"
 
@@ -20,7 +20,7 @@ class FuseConfig:
 
     Defaults: 4 candidates per round, 3 rounds (10 candidates in all), 2 cycles of (1 weight epoch, 5 α epochs) per
     round, weights AdamW lr 3e-3 (weight decay 5e-4), α Adam lr 0.05, every round's candidates re-initialised, each
-    trained on its own loss in weight phases (docs/fuse.md).
+    trained on its own loss in weight phases, rounds of incumbent against newcomers (docs/fuse.md).
     """
 
     candidates_per_round: int = 4
@@ -40,6 +40,10 @@ class FuseConfig:
     # what a weight phase trains: "own" (each candidate on its own loss, as it is retrained alone) or "mixture" (the
     # softmax(α)-weighted sum of the candidates' logits, one loss for the ensemble)
     weight_loss: str = "own"
+    # how the pool is narrowed to one: "rounds" (each round the incumbent against the next candidates, all
+    # re-initialised) or "halving" (the whole pool in round 0, then each round the better half of the last one, which
+    # keeps training: the survivors are compared after longer training; docs/fuse.md)
+    selection: str = "rounds"
 
     def __post_init__(self):
         check_range("candidates_per_round", self.candidates_per_round, 2)
@@ -54,20 +58,27 @@ class FuseConfig:
         check_range("stall_seconds", self.stall_seconds, 0)
         check_choice("weight_schedule", self.weight_schedule, SCHEDULES)
         check_choice("weight_loss", self.weight_loss, WEIGHT_LOSSES)
+        check_choice("selection", self.selection, SELECTIONS)
 
     def pool(self) -> int:
         """How many candidates the rounds consume."""
         return pool_size(self.candidates_per_round, self.rounds)
 
+    def rounds_total(self) -> int:
+        """Rounds a space with the whole pool runs: ``rounds``, or with ``selection: halving`` one per halving."""
+        return self.rounds if self.selection == "rounds" else halving_rounds(self.pool())
+
     def weight_epochs_total(self) -> int:
-        return self.rounds * self.cycles * self.weight_epochs
+        """Weight epochs of the longest-trained candidate (the last round's)."""
+        return self.rounds_total() * self.cycles * self.weight_epochs
 
     def epochs_total(self) -> int:
-        return self.rounds * self.cycles * (self.weight_epochs + self.alpha_epochs)
+        return self.rounds_total() * self.cycles * (self.weight_epochs + self.alpha_epochs)
 
 
 SCHEDULES = ("constant", "cosine")
 WEIGHT_LOSSES = ("own", "mixture")
+SELECTIONS = ("rounds", "halving")
 
 
 def check_choice(name: str, value, choices: tuple[str, ...]) -> None:
@@ -79,6 +90,20 @@ def check_choice(name: str, value, choices: tuple[str, ...]) -> None:
 def pool_size(candidates_per_round: int, rounds: int) -> int:
     """How many candidates ``rounds`` rounds of ``candidates_per_round`` consume (the incumbent is reused)."""
     return candidates_per_round + (rounds - 1) * (candidates_per_round - 1)
+
+
+def halving_rounds(pool: int) -> int:
+    """Rounds of ``selection: halving`` for a pool of ``pool``: each keeps the better ⌈n/2⌉ until one is left."""
+    rounds = 0
+    while pool > 1:
+        pool = -(-pool // 2)
+        rounds += 1
+    return rounds
+
+
+def survivors(n: int) -> int:
+    """How many of a halving round's ``n`` candidates go on to the next round."""
+    return -(-n // 2)
 
 
 def _mix_seed(*parts: int) -> int:

@@ -13,7 +13,7 @@ from torch import nn
 from ...core.errors import TanasError
 from ...core.progress import PhaseEnd, RoundEnd, RoundStart
 from ...training import check_finite
-from .config import ALPHA, WEIGHTS, _mix_seed, pool_size
+from .config import ALPHA, WEIGHTS, _mix_seed, pool_size, survivors
 from .supermodule import FuseMixedLayer, _batch_statistics_only
 
 __all__ = ["FuseLightningModule"]
@@ -33,7 +33,8 @@ class FuseLightningModule(BaseOneShotLightningModule):
         # strategy: the FUSE strategy that drives this module; typed loosely because .strategy imports this module.
         super().__init__(training_module)
         self._strategy = [strategy]  # in a list so that nn.Module does not register it
-        self.fuse_state: dict[str, Any] = {"rounds": [], "trajectory": [], "incumbent": None}
+        # survivors: with selection="halving", the candidates (indices) that go on to the next round
+        self.fuse_state: dict[str, Any] = {"rounds": [], "trajectory": [], "incumbent": None, "survivors": None}
         self._mixed_layer: list[FuseMixedLayer] | None = None
 
     @property
@@ -84,11 +85,15 @@ class FuseLightningModule(BaseOneShotLightningModule):
 
     # --- rounds -----------------------------------------------------------------------------------------------------
     def _start_round(self, round_index: int) -> None:
-        """Activate the round's candidates, reset α (uniform) and, if configured, their weights and optimizer state."""
+        """Activate the round's candidates, reset α (uniform) and, if configured, their weights and optimizer state
+        (with ``selection="halving"`` in round 0 only: the survivors go on training)."""
         layer = self.mixed_layer()
         s = self.strategy
         n = len(layer.names)
-        if round_index == 0:
+        halving = s.selection == "halving"
+        if halving:
+            members = list(range(s.pool_run)) if round_index == 0 else list(self.fuse_state["survivors"])
+        elif round_index == 0:
             members = list(range(min(s.candidates_per_round, n)))
         else:
             start = pool_size(s.candidates_per_round, round_index)
@@ -100,7 +105,7 @@ class FuseLightningModule(BaseOneShotLightningModule):
             layer._arch_alpha.zero_()
         arch_opt = self._arch_optimizer()
         arch_opt.state.clear()  # fresh Adam moments for α each round
-        if s.reset_weights:
+        if s.reset_weights and not (halving and round_index > 0):
             weight_opt = self._weight_optimizer()
             for c in members:
                 # Why reset the incumbent too: a candidate with more training than its rivals would win on head start.
@@ -121,6 +126,10 @@ class FuseLightningModule(BaseOneShotLightningModule):
         winner = max(members, key=lambda i: (float(probs[i]), -i))
         self.fuse_state["incumbent"] = winner
         info = self.fuse_state["rounds"][-1]
+        if self.strategy.selection == "halving":
+            ranked = sorted(members, key=lambda i: (-float(probs[i]), i))
+            self.fuse_state["survivors"] = sorted(ranked[:survivors(len(members))])
+            info["survivors"] = [layer.names[i] for i in self.fuse_state["survivors"]]
         info["probs"] = {str(layer.names[i]): float(probs[i]) for i in members}
         info["winner"] = layer.names[winner]
         self.strategy._notify(RoundEnd("search", round=round_index, winner=str(layer.names[winner]),
@@ -264,11 +273,12 @@ class FuseLightningModule(BaseOneShotLightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["fuse_state"] = {"rounds": self.fuse_state["rounds"], "trajectory": self.fuse_state["trajectory"],
-                                    "incumbent": self.fuse_state["incumbent"]}
+                                    "incumbent": self.fuse_state["incumbent"],
+                                    "survivors": self.fuse_state.get("survivors")}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "fuse_state" in checkpoint:
-            self.fuse_state = {k: v for k, v in checkpoint["fuse_state"].items()}
+            self.fuse_state = {"survivors": None, **checkpoint["fuse_state"]}  # checkpoints before halving lack it
 
     def export(self):
         layer = self.mixed_layer()

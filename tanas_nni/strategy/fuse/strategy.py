@@ -15,6 +15,9 @@ the current round, and :class:`FuseLightningModule` runs the search inside one L
   statistics and leaves its running statistics alone; only α is in autograd, through the softmax mixture of the detached
   logits, computed once per batch in a phase and reused by its later epochs);
 * at the end of a round the argmax-α candidate wins and becomes the incumbent;
+* with ``selection="halving"`` round 0 takes the whole pool (as many candidates as the rounds would consume) and every
+  later round the better half (by α) of the previous one, which keep their weights and go on training, until one is
+  left: the last comparison is between networks trained ``rounds × cycles × weight_epochs`` epochs, not one round's;
 * every Lightning epoch is one phase-epoch, so Lightning's own checkpointing (``last.ckpt`` in ``checkpoint_dir`` after each
   epoch) makes the search resumable after a process kill; data order, weight re-initialisation and α are functions of
   (seed, epoch, round), so a resumed search ends bit-identical to an uninterrupted one.
@@ -44,7 +47,8 @@ from ...core.errors import TanasError
 from ...core.watchdog import Watchdog
 from ...core.progress import Event, ProgressFn, Resumed
 from ..registry import register_strategy
-from .config import ALPHA, SCHEDULES, WEIGHT_LOSSES, WEIGHTS, FuseConfig, check_choice, pool_size
+from .config import (ALPHA, SCHEDULES, SELECTIONS, WEIGHT_LOSSES, WEIGHTS, FuseConfig, check_choice, halving_rounds,
+                     pool_size)
 from .data import _PhaseBatches
 from .lightning import FuseLightningModule
 from .supermodule import FuseMixedLayer
@@ -86,6 +90,11 @@ class FUSE(OneShotStrategy):
         the same budget (default True).
     weight_schedule
         ``"constant"`` (the evaluator's weight lr) or ``"cosine"`` (from it to 0 over each round's weight steps).
+    selection
+        How the pool is narrowed to one (default ``"rounds"``, the incumbent against newcomers as above).
+        ``"halving"``: successive halving over the same pool: all its candidates in round 0, then each round the
+        better ⌈n/2⌉ of the last, which keep training (``reset_weights`` applies to round 0 only), until one is left
+        (:func:`halving_rounds` rounds; ``rounds`` then only sizes the pool).
     weight_loss
         What a weight phase trains (default ``"own"``): each candidate on its own cross-entropy, as it will be retrained
         alone, so that α then compares networks as the retraining will know them. ``"mixture"`` trains the
@@ -111,7 +120,7 @@ class FUSE(OneShotStrategy):
                  alpha_epochs: int = 5, alpha_lr: float = 0.05, reset_weights: bool = True, seed: int = 0,
                  checkpoint_dir: str | os.PathLike | None = None,
                  on_progress: ProgressFn | None = None, task_name: str = "?", stall_seconds: float = 1800,
-                 weight_schedule: str = "constant", weight_loss: str = "own",
+                 weight_schedule: str = "constant", weight_loss: str = "own", selection: str = "rounds",
                  mutation_hooks: list[MutationHook] | None = None, **kwargs: Any):
         super().__init__(mutation_hooks=mutation_hooks, **kwargs)
         check_range("fuse.candidates_per_round", candidates_per_round, 2)
@@ -122,6 +131,8 @@ class FUSE(OneShotStrategy):
         check_range("fuse.alpha_lr", alpha_lr, 0, lo_open=True)
         check_choice("fuse.weight_schedule", weight_schedule, SCHEDULES)
         check_choice("fuse.weight_loss", weight_loss, WEIGHT_LOSSES)
+        check_choice("fuse.selection", selection, SELECTIONS)
+        self.selection = selection
         self.weight_schedule = weight_schedule
         self.weight_loss = weight_loss
         self.candidates_per_round = candidates_per_round
@@ -138,6 +149,7 @@ class FUSE(OneShotStrategy):
         self.stall_seconds = stall_seconds
         self.watchdog = Watchdog(None, "")  # armed for the length of a run (see _run)
         self.rounds_run = rounds
+        self.pool_run: int | None = None  # candidates the search takes part in (set with the space: mutate_model)
         self._alpha: nn.Parameter | None = None
         self._label: str | None = None
         self._trainer = None
@@ -149,12 +161,14 @@ class FUSE(OneShotStrategy):
         return cls(candidates_per_round=cfg.candidates_per_round, rounds=cfg.rounds, cycles=cfg.cycles,
                    weight_epochs=cfg.weight_epochs, alpha_epochs=cfg.alpha_epochs, alpha_lr=cfg.alpha_lr,
                    reset_weights=cfg.reset_weights, stall_seconds=cfg.stall_seconds,
-                   weight_schedule=cfg.weight_schedule, weight_loss=cfg.weight_loss, **kwargs)
+                   weight_schedule=cfg.weight_schedule, weight_loss=cfg.weight_loss, selection=cfg.selection,
+                   **kwargs)
 
     def extra_repr(self) -> str:
         return (f"candidates_per_round={self.candidates_per_round}, rounds={self.rounds}, cycles={self.cycles}, "
                 f"weight_epochs={self.weight_epochs}, alpha_epochs={self.alpha_epochs}, alpha_lr={self.alpha_lr}, "
-                f"reset_weights={self.reset_weights}, weight_loss={self.weight_loss!r}, seed={self.seed}")
+                f"reset_weights={self.reset_weights}, weight_loss={self.weight_loss!r}, selection={self.selection!r}, "
+                f"seed={self.seed}")
 
     # --- schedule ---------------------------------------------------------------------------------------------------
     @property
@@ -189,13 +203,18 @@ class FUSE(OneShotStrategy):
         n = len(choice.values)
         if n < 2:
             raise TanasError(f"FUSE: the space has {n} candidate; it needs at least 2 to search")
-        rounds = self.rounds
-        while rounds > 1 and pool_size(self.candidates_per_round, rounds) > n:
-            rounds -= 1
-        if rounds < self.rounds:
-            _logger.warning("FUSE: %d candidates are enough for %d of %d rounds of %d", n, rounds, self.rounds,
-                            self.candidates_per_round)
-        self.rounds_run = rounds
+        if self.selection == "halving":
+            self.pool_run = min(n, pool_size(self.candidates_per_round, self.rounds))
+            self.rounds_run = halving_rounds(self.pool_run)
+        else:
+            rounds = self.rounds
+            while rounds > 1 and pool_size(self.candidates_per_round, rounds) > n:
+                rounds -= 1
+            if rounds < self.rounds:
+                _logger.warning("FUSE: %d candidates are enough for %d of %d rounds of %d", n, rounds, self.rounds,
+                                self.candidates_per_round)
+            self.rounds_run = rounds
+            self.pool_run = min(n, pool_size(self.candidates_per_round, rounds))
         self._alpha = nn.Parameter(torch.zeros(n))
         model = super().mutate_model(model)
         if self.weight_loss == "own":
