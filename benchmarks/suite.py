@@ -47,6 +47,7 @@ from tanas_nni.data import canonical_task_id, task_folder  # noqa: E402
 from tanas_nni.experiment.compare import (METHODS, CompareConfig, check_method, display_name,  # noqa: E402
                                           method_kind, record_path, run_method, settings_of,
                                           target_dir)
+from tanas_nni.strategy.fuse.config import survivors  # noqa: E402
 
 TA = "fuse-task-aware"
 DEFAULT_CONFIG = HERE / "suite.yml"
@@ -496,9 +497,11 @@ def _resolved(cfg: SuiteConfig, budget: str) -> dict:
         "samples (train/val/test)": "/".join("all" if v is None else str(v) for v in (samples.train, samples.val,
                                                                                   samples.test)),
         "retraining epochs": b.retrain.epochs,
-        "FUSE (candidates per round × rounds, cycles)": f"{f.candidates_per_round} × {f.rounds}, "
-                                                        f"{_n(f.cycles, 'cycle')} of "
-                                                        f"({f.weight_epochs} weight + {f.alpha_epochs} α epochs)",
+        "FUSE (candidates per round × rounds, cycles)": (f"{f.candidates_per_round} × {f.rounds}"
+                                                         if f.selection == "rounds" else
+                                                         f"halving {_halving_text(f.pool())}")
+                                                        + f", {_n(f.cycles, 'cycle')} of "
+                                                          f"({f.weight_epochs} weight + {f.alpha_epochs} α epochs)",
         "FUSE candidate pool": f.pool(),
         "parameter budget of searched methods (max_params)": f"{b.max_params / 1e6:.3f} M" if b.max_params else "none",
         "DARTS supernet epochs": (d.epochs if d and d.epochs else f.weight_epochs_total()),
@@ -515,14 +518,25 @@ def _resolved(cfg: SuiteConfig, budget: str) -> dict:
     }
 
 
+def _halving_text(pool: int) -> str:
+    """``5 → 3 → 2``: the candidates of each round of ``selection: halving``."""
+    sizes = [pool]
+    while sizes[-1] > 2:
+        sizes.append(survivors(sizes[-1]))
+    return " → ".join(map(str, sizes))
+
+
 def _strategy_notes(cfg: SuiteConfig, planned: set[str]) -> list[str]:
     """How each strategy of the active budget is set, and why (nulls resolved as the methods resolve them)."""
     b = cfg.active
     f = b.fuse
     d, ros, rnd = (b.method(m) if m in planned else None for m in ("darts", "random-one-shot", "random"))
     w = f.weight_epochs_total()
-    lines = [f"- **FUSE** (TA-NAS and the standard space): {f.candidates_per_round} candidates per round, "
-             f"{_n(f.rounds, 'round')} ({f.pool()} candidates in all), {_n(f.cycles, 'cycle')} of {f.weight_epochs} "
+    how = (f"{f.candidates_per_round} candidates per round, {_n(f.rounds, 'round')} ({f.pool()} candidates in all)"
+           if f.selection == "rounds" else
+           f"successive halving of a pool of {f.pool()} ({_halving_text(f.pool())}, the survivors training on), "
+           f"{_n(f.rounds_total(), 'round')}")
+    lines = [f"- **FUSE** (TA-NAS and the standard space): {how}, {_n(f.cycles, 'cycle')} of {f.weight_epochs} "
              f"weight and {f.alpha_epochs} α epochs per round; TA-NAS's search cost includes building its space "
              f"(distances to the dictionary)."
              + (f" Every candidate is scaled down to at most {b.max_params:,} parameters (`max_params`); NNI's "
