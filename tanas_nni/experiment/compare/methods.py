@@ -264,7 +264,8 @@ def _evaluator_budget(ctx: Context, b: OneShotBudget) -> int:
     return b.epochs or ctx.budget.fuse_weight_epochs()
 
 
-@register_method("darts", display="NNI DARTS", budget=OneShotBudget, settings=_searched_settings("darts", supernet=True))
+@register_method("darts", display="NNI DARTS", budget=OneShotBudget,
+                 settings=_searched_settings("darts", supernet=True))
 def _darts(ctx: Context) -> Outcome:
     epochs = _evaluator_budget(ctx, ctx.method_budget)
     space = _cell_space(ctx)
@@ -281,7 +282,8 @@ def _darts(ctx: Context) -> Outcome:
                          "weight_lr": ctx.budget.fuse.weight_lr, "batch_size": ctx.budget.fuse.batch_size})
 
 
-@register_method("random", display="NNI random search", budget=RandomBudget, settings=_searched_settings("random", supernet=False))
+@register_method("random", display="NNI random search", budget=RandomBudget,
+                 settings=_searched_settings("random", supernet=False))
 def _random(ctx: Context) -> Outcome:
     b = ctx.method_budget
     trials = b.trials or ctx.budget.fuse_pool()
@@ -326,7 +328,8 @@ def _subnet_scorer(ctx: Context, state: dict):
 
 
 @register_method("random-one-shot", display="NNI RandomOneShot", budget=OneShotBudget,
-                 default=lambda: OneShotBudget(subnets=10), settings=_searched_settings("random_one_shot", supernet=True))
+                 default=lambda: OneShotBudget(subnets=10),
+                 settings=_searched_settings("random_one_shot", supernet=True))
 def _random_one_shot(ctx: Context) -> Outcome:
     b = ctx.method_budget
     epochs = _evaluator_budget(ctx, b)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ...core.config import check_range
 
-__all__ = ["FuseConfig", "pool_size", "halving_rounds", "WEIGHTS", "ALPHA"]
+__all__ = ["FuseConfig", "pool_size", "halving_rounds", "survivors", "WEIGHTS", "ALPHA"]
 
 WEIGHTS, ALPHA = "weights", "alpha"
 
@@ -96,7 +96,7 @@ def halving_rounds(pool: int) -> int:
     """Rounds of ``selection: halving`` for a pool of ``pool``: each keeps the better ⌈n/2⌉ until one is left."""
     rounds = 0
     while pool > 1:
-        pool = -(-pool // 2)
+        pool = survivors(pool)
         rounds += 1
     return rounds
 
