@@ -146,6 +146,7 @@ def report(cells: list[dict], args, path: Path) -> None:
             lines.append(f"| {c['target']} | {c['seed']} | {rho} | {c['agree']:g}/{c['pairs']} | "
                          f"{c['winner_test_error']:.2f} | {c['best_test_error']:.2f} | {c['mean_test_error']:.2f} |")
         lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     (path.with_suffix(".json")).write_text(json.dumps(cells, indent=1))
 
