@@ -47,7 +47,7 @@ from tanas_nni.data import canonical_task_id, task_folder  # noqa: E402
 from tanas_nni.experiment.compare import (METHODS, CompareConfig, check_method, display_name,  # noqa: E402
                                           method_kind, record_path, run_method, settings_of,
                                           target_dir)
-from tanas_nni.strategy.fuse.config import survivors  # noqa: E402
+from tanas_nni.strategy.fuse.config import halving_sizes  # noqa: E402
 
 TA = "fuse-task-aware"
 DEFAULT_CONFIG = HERE / "suite.yml"
@@ -520,10 +520,7 @@ def _resolved(cfg: SuiteConfig, budget: str) -> dict:
 
 def _halving_text(pool: int) -> str:
     """``5 → 3 → 2``: the candidates of each round of ``selection: halving``."""
-    sizes = [pool]
-    while sizes[-1] > 2:
-        sizes.append(survivors(sizes[-1]))
-    return " → ".join(map(str, sizes))
+    return " → ".join(map(str, halving_sizes(pool)))
 
 
 def _strategy_notes(cfg: SuiteConfig, planned: set[str]) -> list[str]:

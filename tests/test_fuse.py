@@ -18,6 +18,7 @@ from tanas_nni.data import SplitSizes, load_task
 from tanas_nni.core.errors import TanasError
 from tanas_nni.core.progress import Resumed, RoundStart
 from tanas_nni.strategy import FUSE, FuseConfig, FuseMixedLayer, fuse_evaluator, pool_size
+from tanas_nni.strategy.fuse.config import halving_sizes, survivors
 from tests.conftest import TINY_SPACE
 
 warnings.filterwarnings("ignore")
@@ -418,8 +419,7 @@ def test_own_loss_refuses_a_model_with_parameters_outside_the_choice(task):
 class RoundWatch(Callback):
     """Every candidate's weights at the end of each round and at the first batch of the next (after its start)."""
 
-    def __init__(self, strategy_ref):
-        self.strategy_ref = strategy_ref
+    def __init__(self):
         self.ends, self.starts = {}, {}
 
     def _weights(self, pl_module):
@@ -427,30 +427,19 @@ class RoundWatch(Callback):
         return {n: [p.detach().clone() for p in layer[n].parameters()] for n in layer.names}
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        ph = self.strategy_ref[0].phase_of_epoch(trainer.current_epoch)
+        ph = pl_module.strategy.phase_of_epoch(trainer.current_epoch)
         if batch_idx == 0 and ph["first_epoch_of_round"]:
             self.starts[ph["round"]] = self._weights(pl_module)
 
     def on_train_epoch_end(self, trainer, pl_module):
-        ph = self.strategy_ref[0].phase_of_epoch(trainer.current_epoch)
+        ph = pl_module.strategy.phase_of_epoch(trainer.current_epoch)
         if ph["last_epoch_of_round"]:
             self.ends[ph["round"]] = self._weights(pl_module)
 
 
 def test_halving_narrows_the_whole_pool_and_the_survivors_keep_training(task):
-    ref: list = []
-    watch = RoundWatch(ref)
-    original = FUSE.__init__
-
-    def capture(self, *a, **kw):  # the callback needs the strategy's schedule
-        original(self, *a, **kw)
-        ref.append(self)
-
-    FUSE.__init__ = capture
-    try:
-        strategy, exp = run_fuse(Toy(5), task, callbacks=[watch], selection="halving")
-    finally:
-        FUSE.__init__ = original
+    watch = RoundWatch()
+    strategy, exp = run_fuse(Toy(5), task, callbacks=[watch], selection="halving")
     rounds = strategy.oneshot_module.fuse_state["rounds"]
     # a pool of 5 (3 per round × 2 rounds in the rounds schedule): 5, then the better 3, then the better 2
     assert strategy.rounds_run == 3 and [len(r["members"]) for r in rounds] == [5, 3, 2]
@@ -459,6 +448,7 @@ def test_halving_narrows_the_whole_pool_and_the_survivors_keep_training(task):
         ranked = sorted(before["probs"], key=lambda c: (-before["probs"][c], int(c)))
         members = sorted(str(c) for c in after["members"])
         assert members == sorted(ranked[:len(members)]) == sorted(str(c) for c in before["survivors"])
+        assert len(members) == survivors(len(before["members"]))
         # the survivors start the round with the weights they ended the last one with (not re-initialised)
         r = before["round"]
         for c in after["members"]:
@@ -492,7 +482,7 @@ def test_halving_resumes_identical(task, tmp_path):
 
 def test_halving_config_counts_its_rounds_and_bad_names_are_refused():
     cfg = FuseConfig(candidates_per_round=4, rounds=3, cycles=2, selection="halving")
-    assert cfg.pool() == 10 and cfg.rounds_total() == 4  # 10 → 5 → 3 → 2 → 1
+    assert cfg.pool() == 10 and cfg.rounds_total() == 4 and halving_sizes(10) == [10, 5, 3, 2]
     assert cfg.weight_epochs_total() == 8 and cfg.epochs_total() == 4 * 2 * (1 + 5)
     assert FuseConfig(rounds=3, cycles=2).weight_epochs_total() == 6  # the rounds schedule as before
     assert FUSE.from_config(cfg).selection == "halving"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ...core.config import check_range
 
-__all__ = ["FuseConfig", "pool_size", "halving_rounds", "survivors", "WEIGHTS", "ALPHA"]
+__all__ = ["FuseConfig", "pool_size", "halving_rounds", "halving_sizes", "survivors", "WEIGHTS", "ALPHA"]
 
 WEIGHTS, ALPHA = "weights", "alpha"
 
@@ -92,13 +92,19 @@ def pool_size(candidates_per_round: int, rounds: int) -> int:
     return candidates_per_round + (rounds - 1) * (candidates_per_round - 1)
 
 
-def halving_rounds(pool: int) -> int:
-    """Rounds of ``selection: halving`` for a pool of ``pool``: each keeps the better ⌈n/2⌉ until one is left."""
-    rounds = 0
+def halving_sizes(pool: int) -> list[int]:
+    """Candidates in each round of ``selection: halving`` for a pool of ``pool`` (5: ``[5, 3, 2]``): each round keeps
+    the better ⌈n/2⌉ until one is left."""
+    sizes = []
     while pool > 1:
+        sizes.append(pool)
         pool = survivors(pool)
-        rounds += 1
-    return rounds
+    return sizes
+
+
+def halving_rounds(pool: int) -> int:
+    """Rounds of ``selection: halving`` for a pool of ``pool``."""
+    return len(halving_sizes(pool))
 
 
 def survivors(n: int) -> int:

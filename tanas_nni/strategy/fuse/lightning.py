@@ -33,8 +33,7 @@ class FuseLightningModule(BaseOneShotLightningModule):
         # strategy: the FUSE strategy that drives this module; typed loosely because .strategy imports this module.
         super().__init__(training_module)
         self._strategy = [strategy]  # in a list so that nn.Module does not register it
-        # survivors: with selection="halving", the candidates (indices) that go on to the next round
-        self.fuse_state: dict[str, Any] = {"rounds": [], "trajectory": [], "incumbent": None, "survivors": None}
+        self.fuse_state: dict[str, Any] = {"rounds": [], "trajectory": [], "incumbent": None}
         self._mixed_layer: list[FuseMixedLayer] | None = None
 
     @property
@@ -92,7 +91,8 @@ class FuseLightningModule(BaseOneShotLightningModule):
         n = len(layer.names)
         halving = s.selection == "halving"
         if halving:
-            members = list(range(s.pool_run)) if round_index == 0 else list(self.fuse_state["survivors"])
+            members = (list(range(s.pool_run)) if round_index == 0 else
+                       [layer.names.index(c) for c in self.fuse_state["rounds"][-1]["survivors"]])
         elif round_index == 0:
             members = list(range(min(s.candidates_per_round, n)))
         else:
@@ -128,8 +128,7 @@ class FuseLightningModule(BaseOneShotLightningModule):
         info = self.fuse_state["rounds"][-1]
         if self.strategy.selection == "halving":
             ranked = sorted(members, key=lambda i: (-float(probs[i]), i))
-            self.fuse_state["survivors"] = sorted(ranked[:survivors(len(members))])
-            info["survivors"] = [layer.names[i] for i in self.fuse_state["survivors"]]
+            info["survivors"] = [layer.names[i] for i in sorted(ranked[:survivors(len(members))])]
         info["probs"] = {str(layer.names[i]): float(probs[i]) for i in members}
         info["winner"] = layer.names[winner]
         self.strategy._notify(RoundEnd("search", round=round_index, winner=str(layer.names[winner]),
@@ -273,12 +272,11 @@ class FuseLightningModule(BaseOneShotLightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["fuse_state"] = {"rounds": self.fuse_state["rounds"], "trajectory": self.fuse_state["trajectory"],
-                                    "incumbent": self.fuse_state["incumbent"],
-                                    "survivors": self.fuse_state.get("survivors")}
+                                    "incumbent": self.fuse_state["incumbent"]}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "fuse_state" in checkpoint:
-            self.fuse_state = {"survivors": None, **checkpoint["fuse_state"]}  # checkpoints before halving lack it
+            self.fuse_state = {k: v for k, v in checkpoint["fuse_state"].items()}
 
     def export(self):
         layer = self.mixed_layer()
