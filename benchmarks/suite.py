@@ -503,6 +503,7 @@ def _resolved(cfg: SuiteConfig, budget: str) -> dict:
                                                         + f", {_n(f.cycles, 'cycle')} of "
                                                           f"({f.weight_epochs} weight + {f.alpha_epochs} α epochs)",
         "FUSE candidate pool": f.pool(),
+        "FUSE finalists retrained (retrain_top)": b.retrain_top,
         "parameter budget of searched methods (max_params)": f"{b.max_params / 1e6:.3f} M" if b.max_params else "none",
         "DARTS supernet epochs": (d.epochs if d and d.epochs else f.weight_epochs_total()),
         "RandomOneShot supernet epochs + scored subnets": (f"{ros.epochs or f.weight_epochs_total()} + {ros.subnets}"
@@ -536,6 +537,9 @@ def _strategy_notes(cfg: SuiteConfig, planned: set[str]) -> list[str]:
     lines = [f"- **FUSE** (TA-NAS and the standard space): {how}, {_n(f.cycles, 'cycle')} of {f.weight_epochs} "
              f"weight and {f.alpha_epochs} α epochs per round; TA-NAS's search cost includes building its space "
              f"(distances to the dictionary)."
+             + (f" FUSE's best {b.retrain_top} candidates are each retrained with the recipe and the best on "
+                f"validation is kept (`retrain_top`); the others' trainings count in the search cost."
+                if b.retrain_top > 1 else "")
              + (f" Every candidate is scaled down to at most {b.max_params:,} parameters (`max_params`); NNI's "
                 f"strategies' winners are scaled to it by the same rule before retraining."
                 if b.max_params else "")]
@@ -747,8 +751,8 @@ def write_report(cfg: SuiteConfig, rows: list[dict], out: Path, command: str) ->
         searched = [m for m in by if m != TA and method_kind(m) == "searched" and by[m]["search"] > 0]
         if ta and searched:
             L += ["## Search cost", "", "TA-NAS's mean search seconds over each searched method's (below 1: TA-NAS "
-                  "searches faster). TA-NAS's includes its distances and space; the NNI strategies are given that "
-                  "space.",
+                  "searches faster). TA-NAS's includes its distances and space (and, with `retrain_top` > 1, its "
+                  "finalists' trainings but the kept one's); the NNI strategies are given that space.",
                   "", "| method | its search (s) | TA-NAS's (s) | ratio TA-NAS / it |", "|---|---:|---:|---:|"]
             for m in searched:
                 L.append(f"| {display_name(m)} | {by[m]['search']:.0f} | {ta['search']:.0f} | "
@@ -868,6 +872,8 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch threads per cell (default: the budget's)")
     ap.add_argument("--jobs", type=int, default=None, help="cells at a time, in processes (default: the budget's)")
+    ap.add_argument("--retrain-top", type=int, default=None,
+                    help="FUSE's best K candidates retrained, the best on validation kept (default: the budget's)")
     ap.add_argument("--verbose", action="store_true", help="print every method's own progress events")
     ap.add_argument("--report-only", action="store_true", help="write the report from the existing records")
     ap.add_argument("--force", action="store_true", help="rerun finished cells (their records are replaced)")
@@ -891,6 +897,8 @@ def _main(argv: list[str] | None) -> int:
         if args.threads is not None:
             check_range("--threads", args.threads, 1)
             cfg.suite[cfg.budget] = dataclasses.replace(cfg.plan, threads=args.threads)
+        if args.retrain_top is not None:  # re-validated by CompareBudget; records of another K are stale, not reused
+            cfg.budgets[cfg.budget] = dataclasses.replace(cfg.budgets[cfg.budget], retrain_top=args.retrain_top)
     except TanasError as e:
         print(f"suite: error: {e}", file=sys.stderr)
         return 2

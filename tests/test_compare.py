@@ -257,3 +257,18 @@ def test_fuse_selection_reruns_what_it_changes_only(dictionary, data_dir, tmp_pa
     assert changed == {"fuse-task-aware", "fuse-standard", "darts", "random-one-shot"}
     assert settings_of(halving, "darts")["fuse_weight_epochs"] == 3  # 5 candidates: 3 halving rounds of 1 epoch
     assert halving.active.fuse_weight_epochs() == 3 and rounds.active.fuse_weight_epochs() == 2
+
+
+def test_retrain_top_reruns_the_fuse_methods_only(dictionary, data_dir, tmp_path):
+    """``retrain_top`` is the FUSE methods': 1 (the default) leaves their settings as before the option existed; 2
+    changes their records' settings and no other method's."""
+    from tanas_nni.core.config import config_hash
+    from tanas_nni.experiment.compare.run import settings_of
+
+    one = _cfg(tmp_path, dictionary, data_dir, budgets={"tiny": TINY})
+    two = _cfg(tmp_path, dictionary, data_dir, budgets={"tiny": {**TINY, "retrain_top": 2}})
+    assert "retrain_top" not in settings_of(one, "fuse-task-aware")
+    changed = {m for m in ("fuse-task-aware", "fuse-standard", "darts", "random-one-shot", "random", "cnn5")
+               if config_hash(settings_of(one, m)) != config_hash(settings_of(two, m))}
+    assert changed == {"fuse-task-aware", "fuse-standard"}
+    assert settings_of(two, "fuse-standard")["retrain_top"] == 2

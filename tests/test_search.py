@@ -186,3 +186,47 @@ def test_search_killed_mid_way_resumes_to_the_same_result(data_dir, tiny_space, 
     assert full.keys() == cut.keys() and all(torch.equal(full[k], cut[k]) for k in full)
     errors = [json.loads((tmp_path / d / "metrics.json").read_text())["test_error"] for d in ("full", "cut")]
     assert errors[0] == errors[1]
+
+
+def test_retrain_top_keeps_the_best_finalist_on_validation(data_dir, tiny_space, tmp_path, capsys):
+    """``--retrain-top 2``: FUSE's best two are each retrained from scratch; the export is the one with the better
+    validation accuracy (ties: FUSE's order), tested once, and the other's training counts in the search cost."""
+    from tanas_nni.pipeline import load_exported
+
+    out = tmp_path / "out"
+    rc = main(["search", "--target", "mnist:0-vs-rest", "--space", "standard", "--space-file", str(tiny_space),
+               "--data-dir", str(data_dir), "--out", str(out), "--retrain-top", "2", *TINY_BUDGET])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert "[retrain] finalist 1/2" in captured.err and "[retrain] finalist 2/2" in captured.err
+    assert "finalists    FUSE's best 2 retrained" in captured.out
+    m = json.loads((out / "metrics.json").read_text())
+    rows = m["finalists"]
+    ranking = [line.split(",") for line in (out / "ranking.csv").read_text().splitlines()[1:]]
+    assert [r["key"] for r in rows] == [ranking[0][2], ranking[1][2]]  # FUSE's first two, in its order
+    kept = [r for r in rows if r["kept"]]
+    assert len(kept) == 1 and all("test_acc" not in r for r in rows)  # only the kept network is tested
+    best = max(r["val_acc"] for r in rows)
+    assert kept[0] is next(r for r in rows if r["val_acc"] == best)
+    assert m["winner_key"] == kept[0]["key"] == json.loads((out / "architecture.json").read_text())["key"]
+    assert m["val_acc"] == pytest.approx(kept[0]["val_acc"])
+    other = next(r for r in rows if not r["kept"])
+    assert m["search_seconds"] == pytest.approx(m["space_seconds"] + m["fuse_seconds"] + other["seconds"])
+    model = load_exported(out)
+    data = load_task("mnist:0-vs-rest", data_dir, seed=0, sizes=SplitSizes(256, 128, 128))
+    assert evaluate(model, data.x["test"], data.y["test"])["acc"] == pytest.approx(m["test_acc"])
+
+
+def test_one_finalist_is_the_plain_retraining(data_dir):
+    from tanas_nni.pipeline import retrain, retrain_finalists
+    from tanas_nni.space import Architecture
+    from tanas_nni.training import TrainConfig
+
+    arch = Architecture.from_dict({"skeleton": {"stem": 8, "cells": 1, "reductions": [0]},
+                                   "cell": {"nodes": 2, "edges": [[0, 1, "sep_conv_3x3"]]}})
+    data = load_task("mnist:0-vs-rest", data_dir, seed=0, sizes=SplitSizes(128, 64, 64))
+    recipe = TrainConfig(epochs=1, batch_size=64)
+    _, plain = retrain(arch, data, recipe, seed=3)
+    _, kept, rows = retrain_finalists([arch], data, recipe, seed=3)
+    assert (kept["val_acc"], kept["test_acc"]) == (plain["val_acc"], plain["test_acc"])
+    assert [r["kept"] for r in rows] == [True]

@@ -341,3 +341,54 @@ def test_grow_solves_the_targets_in_order_adding_each_to_a_copy_of_the_dictionar
     assert "Controls" in md and "1/1 equal" in md and "wins" in md
     assert grow.main(argv) == 0  # everything reused
     assert len(DictionaryStore.open(tmp / "runs" / "tiny-grow" / "seed0" / "dictionary").entries()) == len(before) + 2
+
+
+def test_retrain_top_flag_reruns_fuse_only_and_compare_sweeps_pairs_the_two(suite, sweep, dictionary, data_dir,
+                                                                             tmp_path):
+    """`--retrain-top 2` refuses the FUSE records of the sweep as made with other settings (removed here, they rerun with
+    two finalists, the first FUSE's winner retrained as before) and reuses the CNN's; benchmarks/compare_sweeps.py
+    then sets the two sweeps side by side."""
+    import io
+    from contextlib import redirect_stdout
+
+    tmp, rc, _ = sweep
+    assert rc == 0
+    top2 = tmp_path / "top2"
+    shutil.copytree(tmp / "runs", top2 / "runs")
+    cell = top2 / "runs" / "tiny" / "seed0" / "quickdraw__cat-vs-rest"
+    argv = _argv(top2, data_dir, dictionary, "--targets", TARGETS[0], "--retrain-top", "2")
+    with redirect_stdout(io.StringIO()):
+        assert suite.main(argv) == 1  # the record of one finalist is refused, not mixed in
+    (cell / "fuse-task-aware.json").unlink()
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        rc = suite.main(argv)
+    out = buf.getvalue()
+    assert rc == 0 and "1 ran, 1 reused, 0 failed" in out, out
+    rec = json.loads((cell / "fuse-task-aware.json").read_text())
+    before = json.loads((tmp / "runs" / "tiny" / "seed0" / "quickdraw__cat-vs-rest" / "fuse-task-aware.json")
+                        .read_text())
+    fin = rec["finalists"]
+    assert rec["budget"]["retrain_top"] == 2 and [r["rank"] for r in fin] == [1, 2]
+    assert sum(r["kept"] for r in fin) == 1
+    assert fin[0]["architecture"] == before["architecture"]  # FUSE's winner is the first finalist
+    kept = next(r for r in fin if r["kept"])
+    assert rec["architecture"] == kept["architecture"] and kept["val_acc"] == max(r["val_acc"] for r in fin)
+    md = next((top2 / "out").glob("suite-*.md")).read_text()
+    assert "| FUSE finalists retrained (retrain_top) | 2 |" in md
+
+    spec = importlib.util.spec_from_file_location("tanas_compare_sweeps", REPO / "benchmarks" / "compare_sweeps.py")
+    cmp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cmp)
+    a = next((tmp / "out").glob("suite-*.csv"))
+    b = next((top2 / "out").glob("suite-*.csv"))
+    out_md = tmp_path / "cmp.md"
+    with redirect_stdout(io.StringIO()):
+        assert cmp.main([str(a), str(b), "--labels", "one,two", "--out", str(out_md)]) == 0
+    text = out_md.read_text()
+    wrong = [next(int(r["test_wrong"]) for r in csv.DictReader(open(p))
+                  if r["target"] == TARGETS[0] and r["method"] == "fuse-task-aware") for p in (a, b)]
+    assert "2 cells finished in both" in text
+    assert f"| cat | 0 | {wrong[0]} / {wrong[1]} | " in text
+    assert "| TA-NAS vs | one | two |" in text and "| `cnn5` |" in text
+    assert cmp.main([str(a), str(tmp_path / "missing.csv")]) == 2

@@ -39,6 +39,8 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, help="torch threads")
     p.add_argument("--max-params", type=int, metavar="N",
                    help="parameter budget: every candidate is scaled down (stem, then cells) to at most N parameters")
+    p.add_argument("--retrain-top", type=int, metavar="K",
+                   help="retrain FUSE's best K candidates from scratch and keep the best on validation (default 1)")
     p.add_argument("--out", metavar="DIR", help="export folder (default runs/search/<target>-<space>-<strategy>-s<seed>)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.set_defaults(handler=_search)
@@ -51,7 +53,7 @@ def _search(args) -> int:
         "target": args.target, "space": args.space, "strategy": args.strategy, "dictionary": args.dictionary,
         "data_dir": args.data_dir, "k": args.k, "method": args.method, "tau": args.tau,
         "space_file": args.space_file, "candidates": args.candidates, "seed": args.seed, "threads": args.threads,
-        "max_params": args.max_params,
+        "max_params": args.max_params, "retrain_top": args.retrain_top,
         "out": args.out,
         "fuse.rounds": args.rounds, "fuse.candidates_per_round": args.candidates_per_round,
         "fuse.cycles": args.cycles, "fuse.weight_epochs": args.weight_epochs, "fuse.alpha_epochs": args.alpha_epochs,
@@ -72,8 +74,18 @@ def summary(m: dict, out) -> str:
         f"target       {m['target']}  ({m['space']} space, {m['strategy']}, seed {m['seed']})",
         f"nearest      {near}",
         f"winner       {m['architecture']}",
+        *_finalists_line(m),
         f"test error   {100 * m['test_error']:.2f} %   ({m['parameters_m']:.3f} M parameters)",
         f"search time  {m['search_seconds']:.1f} s (space {m['space_seconds']:.1f} s, FUSE {m['fuse_seconds']:.1f} s); "
         f"retraining {m['retrain_seconds']:.1f} s",
         f"export       {out}  (metrics.json, architecture.json, weights.pt: tanas_nni.pipeline.load_exported)",
     ])
+
+
+def _finalists_line(m: dict) -> list[str]:
+    rows = m.get("finalists") or []
+    if len(rows) < 2:
+        return []
+    kept = next(r for r in rows if r["kept"])
+    vals = ", ".join(f"{r['val_acc']:.2%}" for r in rows)
+    return [f"finalists    FUSE's best {len(rows)} retrained, #{kept['rank']} kept (val acc {vals})"]

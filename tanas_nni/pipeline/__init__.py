@@ -10,7 +10,8 @@
 from .config import (SPACES, ArchitectureSearchConfig, DictionaryPipelineConfig, SearchConfig, load_dictionary_config,
                      load_search_config)
 from .export import PipelineResult, load_exported, read_architecture
-from .search import SearchResult, default_out, device_description, retrain, run_pipeline, search
+from .search import (SearchResult, default_out, device_description, finalists, retrain, retrain_finalists, run_pipeline,
+                     search)
 from .space import build_space, entry_architecture, task_aware_space
 from .architectures import (arch_parameters, dictionary_architectures, search_key, select_architecture,
                             shipped_architectures)
@@ -18,6 +19,7 @@ from .grow import add_to_dictionary, read_export
 
 __all__ = ["SPACES", "ArchitectureSearchConfig", "DictionaryPipelineConfig", "SearchConfig", "load_dictionary_config",
            "load_search_config", "PipelineResult", "load_exported", "read_architecture", "SearchResult",
-           "default_out", "device_description", "retrain", "run_pipeline", "search", "build_space",
+           "default_out", "device_description", "finalists", "retrain", "retrain_finalists", "run_pipeline", "search",
+           "build_space",
            "entry_architecture", "task_aware_space", "arch_parameters", "dictionary_architectures", "search_key",
            "shipped_architectures", "select_architecture", "add_to_dictionary", "read_export"]

@@ -101,9 +101,12 @@ class SearchConfig:
     out: str | None = field(default=None, metadata=PATH)
     threads: int | None = None
     max_params: int | None = None  # parameter budget: candidates are scaled down to it (tanas_nni.space.fit_to_budget)
+    # the strategy's best retrain_top candidates are each retrained; the best on validation is kept (and tested once)
+    retrain_top: int = 1
 
     def __post_init__(self):
         check_max_params(self.max_params)
+        check_range("retrain_top", self.retrain_top, 1)
         if self.target:
             self.target = canonical_task_id(self.target, "target")
         if self.space not in SPACES:

@@ -6,7 +6,8 @@ Export folder (``out``)::
     weights.pt           its retrained state_dict
     metrics.json         test error, parameters, search/retrain seconds, device, data fingerprint, ...
     config.yml           the resolved SearchConfig
-    ranking.csv          every candidate FUSE compared, best first, with its α probability
+    ranking.csv          every candidate FUSE compared, best first, with its α probability (FUSE's verdict; with
+                         retrain_top > 1, metrics.json's "finalists" says which of its best was kept)
     alpha_trajectory.csv softmax(α) after every phase-epoch
     space.json           the space searched (neighbours, priors) and the candidate pool
     history.json         the retraining's per-epoch history

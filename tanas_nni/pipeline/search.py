@@ -34,7 +34,8 @@ from .config import SearchConfig
 from .export import PipelineResult, write_export
 from .space import build_space
 
-__all__ = ["SearchResult", "search", "retrain", "run_pipeline", "device_description", "default_out"]
+__all__ = ["SearchResult", "search", "retrain", "finalists", "retrain_finalists", "run_pipeline", "device_description",
+           "default_out"]
 
 
 @dataclass
@@ -143,8 +144,9 @@ def search(data: TaskData, space, fuse: FuseConfig | None = None, n_candidates: 
 
 
 def retrain(arch: Architecture, data: TaskData, recipe: TrainConfig, seed: int = 0,
-            progress: ProgressFn | None = None) -> tuple[torch.nn.Module, dict]:
-    """Train ``arch`` from scratch with the shared recipe and evaluate it once on the test split.
+            progress: ProgressFn | None = None, evaluate_test: bool = True) -> tuple[torch.nn.Module, dict]:
+    """Train ``arch`` from scratch with the shared recipe and evaluate it once on the test split (unless
+    ``evaluate_test`` is False: :func:`retrain_finalists` tests only the finalist it keeps).
 
     Its initial weights depend on ``seed`` alone (not on what the search left in torch's generator, nor on whether the
     search was resumed)."""
@@ -156,8 +158,46 @@ def retrain(arch: Architecture, data: TaskData, recipe: TrainConfig, seed: int =
             progress(Epoch("retrain", epoch=epoch, epochs=recipe.epochs, train_loss=row.get("train_loss"),
                            val_acc=row.get("val_acc")))
 
-    result = fit(model, data, recipe, seed=seed, stage="retrain", on_epoch=on_epoch, evaluate_test=True)
+    result = fit(model, data, recipe, seed=seed, stage="retrain", on_epoch=on_epoch, evaluate_test=evaluate_test)
     return model, result
+
+
+def finalists(ranking: list[dict], candidates: list[Architecture], top: int) -> list[Architecture]:
+    """The strategy's ``top`` best candidates, best first (its ranking; the winner first)."""
+    rows = sorted(ranking, key=lambda r: r["rank"])[:top]
+    return [candidates[int(r["choice"])] for r in rows]
+
+
+def retrain_finalists(archs: list[Architecture], data: TaskData, recipe: TrainConfig, seed: int = 0,
+                      progress: ProgressFn | None = None) -> tuple[torch.nn.Module, dict, list[dict]]:
+    """Train every finalist from scratch with the recipe, keep the one with the best validation accuracy (ties: the
+    strategy's order) and test that one once.
+
+    Why: a one-shot search ranks its candidates after a fraction of their training, and one retraining of one
+    network is itself noisy (its initialisation and data order); training the strategy's best few in full and choosing
+    on validation is NNI's documented workflow after a one-shot search (export the top models, retrain, pick) and
+    what the dictionary's architecture search does (``retrain_top``). The test split decides nothing: only the kept
+    network is tested. Every finalist trains with the same ``seed``, so with one finalist this is :func:`retrain`.
+
+    Returns the kept network, its :func:`~tanas_nni.training.fit` result (with ``test_acc``) and one row per finalist
+    (``rank``, ``key``, ``architecture``, ``val_acc``, ``seconds``, ``kept``).
+    """
+    if not archs:
+        raise TanasError("retrain_top: no finalist to retrain")
+    best = None
+    rows = []
+    for rank, arch in enumerate(archs, 1):
+        if len(archs) > 1 and progress:
+            progress(Message("retrain", text=f"finalist {rank}/{len(archs)}: {arch}"))
+        model, result = retrain(arch, data, recipe, seed=seed, progress=progress, evaluate_test=False)
+        rows.append({"rank": rank, "key": arch.key, "architecture": str(arch), "val_acc": result["val_acc"],
+                     "seconds": result["seconds"], "kept": False})
+        if best is None or result["val_acc"] > best[1]["val_acc"]:
+            best = (model, result, rows[-1])
+    model, result, row = best
+    row["kept"] = True
+    result["test_acc"] = evaluate(model, data.x["test"], data.y["test"])["acc"]
+    return model, result, rows
 
 
 def default_out(cfg: SearchConfig) -> Path:
@@ -198,8 +238,13 @@ def run_pipeline(cfg: SearchConfig, progress: ProgressFn | None = None, store: D
     search_seconds = space_seconds + result.seconds
     progress(SearchDone("search", winner=str(result.winner), seconds=search_seconds))
 
-    model, fit_result = retrain(result.winner, data, cfg.retrain, seed=cfg.seed, progress=progress)
-    arch: Architecture = result.winner
+    archs = finalists(result.ranking, result.candidates, cfg.retrain_top)
+    model, fit_result, finalist_rows = retrain_finalists(archs, data, cfg.retrain, seed=cfg.seed, progress=progress)
+    kept = next(r for r in finalist_rows if r["kept"])
+    arch: Architecture = archs[kept["rank"] - 1]
+    # The finalists' trainings but the kept one's are part of the search: they decided, and only the kept network is
+    # the retrained result.
+    search_seconds += sum(r["seconds"] for r in finalist_rows if not r["kept"])
     params = count_parameters(model)
     metrics = {
         "target": str(data.spec), "space": cfg.space, "strategy": cfg.strategy, "seed": cfg.seed,
@@ -210,6 +255,7 @@ def run_pipeline(cfg: SearchConfig, progress: ProgressFn | None = None, store: D
         "retrain_seconds": fit_result["seconds"], "device": device_description(),
         "data_fingerprint": data.fingerprint, "split_sizes": data.sizes(), "rounds_run": result.rounds_run,
         "candidates": len(result.candidates), "winner_key": arch.key, "architecture": str(arch),
+        "retrain_top": cfg.retrain_top, "strategy_winner": str(result.winner), "finalists": finalist_rows,
         "neighbours": [{"task": t, "distance": d, "weight": w} for t, d, w in getattr(space, "neighbours", [])],
         "versions": library_versions(),
     }

@@ -32,16 +32,22 @@ class CompareBudget:
     the same rule before retraining, since a supernet cannot honour a per-network budget while it trains (random
     search's trials, too, train at the cell space's own width, so that all three search the same space). Handcrafted
     networks are what they are.
+
+    ``retrain_top``: the FUSE methods retrain FUSE's best ``retrain_top`` candidates and keep the best on validation
+    (:func:`tanas_nni.pipeline.retrain_finalists`); the extra trainings count in their search cost. NNI's strategies
+    export one network each (random search already keeps its best trial on validation).
     """
 
     samples: SplitSizes = field(default_factory=SplitSizes)
     retrain: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20))
     fuse: FuseConfig = field(default_factory=FuseConfig)
     max_params: int | None = None
+    retrain_top: int = 1
     methods: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         check_max_params(self.max_params)
+        check_range("retrain_top", self.retrain_top, 1)
         given = dict(self.methods or {})
         for name in given:
             check_method(name, "methods")

@@ -147,6 +147,17 @@ def _with_max_params(cfg, s: dict) -> dict:
     return s
 
 
+def _fuse_method_settings(space: str):
+    """A FUSE method's settings: its space's, the parameter budget, and ``retrain_top`` when it is not 1 (so records
+    made before it existed keep their hash)."""
+    def settings(cfg, budget) -> dict:
+        s = _with_max_params(cfg, _space_settings(cfg, space))
+        if cfg.active.retrain_top != 1:
+            s["retrain_top"] = cfg.active.retrain_top
+        return s
+    return settings
+
+
 def _searched_settings(key: str, supernet: bool):
     """The space's settings, the parameter budget and the method's budget under ``key`` (the names records have always
     used). ``supernet``: the method trains a supernet for FUSE's weight epochs, which go in its settings when a FUSE-only
@@ -206,17 +217,18 @@ def _fuse(space: str) -> MethodFn:
         return Outcome(str(result.architecture), result.architecture.to_dict(), metrics["parameters"], fit_result,
                        metrics["search_seconds"],
                        {"fuse": to_dict(ctx.budget.fuse), "max_params": ctx.budget.max_params,
-                        "candidates": metrics["candidates"], "space": space,
+                        "candidates": metrics["candidates"], "space": space, "retrain_top": ctx.budget.retrain_top,
                         "k": ctx.cfg.k if space == "task-aware" else None,
                         "distance": ctx.cfg.distance if space == "task-aware" else None},
-                       {"export": str(out), "rounds_run": metrics["rounds_run"]})
+                       {"export": str(out), "rounds_run": metrics["rounds_run"],
+                        "strategy_winner": metrics["strategy_winner"], "finalists": metrics["finalists"]})
     return run
 
 
 register_method("fuse-task-aware", _fuse("task-aware"), display="TA-NAS: FUSE, task-aware space",
-                settings=lambda cfg, budget: _with_max_params(cfg, _space_settings(cfg, "task-aware")))
+                settings=_fuse_method_settings("task-aware"))
 register_method("fuse-standard", _fuse("standard"), display="FUSE, standard space",
-                settings=lambda cfg, budget: _with_max_params(cfg, _space_settings(cfg, "standard")))
+                settings=_fuse_method_settings("standard"))
 
 
 # --- NNI's strategies on the cell form of the task-aware space ------------------------------------------------------
