@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from machine import describe, slug  # noqa: E402
@@ -845,6 +847,24 @@ def _log_run(cfg: SuiteConfig, command: str, started: float, counts: dict) -> No
 
 
 # --- the command ------------------------------------------------------------------------------------------------------
+def _set_overrides(items: list[str]) -> dict:
+    """``--set KEY=VALUE`` flags as config overrides (``budgets.cpu.fuse.rounds=3``); each value is read as YAML."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+            raise TanasError(f"--set: expected KEY=VALUE with a dotted field path (budgets.cpu.retrain_top=2), "
+                             f"got {item!r}")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise TanasError(f"--set {key.strip()}: {value!r} is not a YAML value") from None
+        if parsed is None:  # load_config reads None as "not given"; a null must be written in the config itself
+            raise TanasError(f"--set {key.strip()}: give a value (null and empty values are set in the config file)")
+        out[key.strip()] = parsed
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command; a Ctrl-C or SIGTERM ends it with a line and exit 130 / 143 (finished runs are kept: rerun to go
     on), as every ``tanas`` command does (:mod:`tanas_nni.core.signals`)."""
@@ -872,6 +892,9 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch threads per cell (default: the budget's)")
     ap.add_argument("--jobs", type=int, default=None, help="cells at a time, in processes (default: the budget's)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a field of the config, e.g. budgets.gpu.fuse.weight_loss=mixture (a YAML value); "
+                         "repeatable")
     ap.add_argument("--retrain-top", type=int, default=None,
                     help="FUSE's best K candidates retrained, the best on validation kept (default: the budget's)")
     ap.add_argument("--verbose", action="store_true", help="print every method's own progress events")
@@ -892,12 +915,14 @@ def _main(argv: list[str] | None) -> int:
             except ValueError:
                 raise TanasError(f"--seeds: expected comma-separated integers, got {args.seeds!r}") from None
         cfg = load_suite(args.config, args.budget,
-                         {"dictionary": args.dictionary, "results": args.results, "data_dir": args.data_dir},
+                         {**_set_overrides(args.set),
+                          "dictionary": args.dictionary, "results": args.results, "data_dir": args.data_dir},
                          targets=_csv_list(args.targets), seeds=seeds, methods=_csv_list(args.methods), jobs=args.jobs)
         if args.threads is not None:
             check_range("--threads", args.threads, 1)
             cfg.suite[cfg.budget] = dataclasses.replace(cfg.plan, threads=args.threads)
         if args.retrain_top is not None:  # re-validated by CompareBudget; records of another K are stale, not reused
+            check_range("--retrain-top", args.retrain_top, 1)
             cfg.budgets[cfg.budget] = dataclasses.replace(cfg.budgets[cfg.budget], retrain_top=args.retrain_top)
     except TanasError as e:
         print(f"suite: error: {e}", file=sys.stderr)

@@ -272,3 +272,9 @@ def test_retrain_top_reruns_the_fuse_methods_only(dictionary, data_dir, tmp_path
                if config_hash(settings_of(one, m)) != config_hash(settings_of(two, m))}
     assert changed == {"fuse-task-aware", "fuse-standard"}
     assert settings_of(two, "fuse-standard")["retrain_top"] == 2
+    from tanas_nni.core.errors import TanasError
+
+    with pytest.raises(TanasError, match="retrain_top: must be >= 1"):
+        _cfg(tmp_path, dictionary, data_dir, budgets={"tiny": {**TINY, "retrain_top": -1}})
+    with pytest.raises(TanasError, match="retrain_top: 99 is more than FUSE's pool of"):
+        _cfg(tmp_path, dictionary, data_dir, budgets={"tiny": {**TINY, "retrain_top": 99}})

@@ -86,6 +86,8 @@ def test_rerun_resumes_the_search(data_dir, tiny_space, tmp_path, capsys):
     # The finished search was restored from its checkpoint, not rerun.
     assert not any(isinstance(e, RoundStart) for e in events) and any(isinstance(e, Resumed) for e in events)
     assert second["winner_key"] == first["winner_key"]
+    # ... and it reports the first run's seconds too, not only the restore's
+    assert second.metrics["fuse_seconds"] >= first.metrics["fuse_seconds"] > 0
 
 
 def test_bad_input_gives_one_line_and_exit_2(data_dir, tiny_dictionary, tmp_path, capsys):
@@ -105,6 +107,15 @@ def test_bad_input_gives_one_line_and_exit_2(data_dir, tiny_dictionary, tmp_path
     bad.write_text("target: mnist:0-vs-rest\nfuse: {rounds: 0}\n")
     assert main(["search", "--config", str(bad), *common]) == 2
     assert "rounds: must be >= 1" in error_line(capsys)
+    assert main(["search", "--target", "mnist:0-vs-rest", "--space", "standard", "--retrain-top", "0", *common]) == 2
+    assert "retrain_top: must be >= 1" in error_line(capsys)
+    assert main(["search", "--target", "mnist:0-vs-rest", "--space", "standard", "--retrain-top", "99",
+                 *common]) == 2
+    assert "retrain_top: 99 is more than the 10 candidates the search compares; give at most 10" in error_line(capsys)
+    bad.write_text("target: mnist:0-vs-rest\nretrain_top: -1\n")
+    assert main(["search", "--config", str(bad), *common]) == 2
+    line = error_line(capsys)
+    assert str(bad) in line and "retrain_top: must be >= 1" in line
 
 
 def test_empty_candidate_list_is_refused(data_dir):
@@ -227,6 +238,39 @@ def test_one_finalist_is_the_plain_retraining(data_dir):
     data = load_task("mnist:0-vs-rest", data_dir, seed=0, sizes=SplitSizes(128, 64, 64))
     recipe = TrainConfig(epochs=1, batch_size=64)
     _, plain = retrain(arch, data, recipe, seed=3)
-    _, kept, rows = retrain_finalists([arch], data, recipe, seed=3)
+    kept_arch, _, kept, rows = retrain_finalists([arch], data, recipe, seed=3)
+    assert kept_arch is arch
     assert (kept["val_acc"], kept["test_acc"]) == (plain["val_acc"], plain["test_acc"])
     assert [r["kept"] for r in rows] == [True]
+
+
+def test_finalists_tie_goes_to_the_strategy_order_and_the_test_split_is_read_once(data_dir, monkeypatch):
+    """Two finalists that train alike (the same architecture, the same seed) tie on validation: the first, FUSE's
+    winner, is kept. Neither training reads the test split; the kept network is evaluated on it once."""
+    import importlib
+
+    import tanas_nni.training as training_mod
+
+    # the module itself: the package exports a function of the same name
+    search_mod = importlib.import_module("tanas_nni.pipeline.search")
+    from tanas_nni.pipeline import retrain_finalists
+    from tanas_nni.space import Architecture
+    from tanas_nni.training import TrainConfig
+
+    arch = Architecture.from_dict({"skeleton": {"stem": 8, "cells": 1, "reductions": [0]},
+                                   "cell": {"nodes": 2, "edges": [[0, 1, "sep_conv_3x3"]]}})
+    twin = Architecture.from_dict(arch.to_dict())
+    data = load_task("mnist:0-vs-rest", data_dir, seed=0, sizes=SplitSizes(128, 64, 64))
+    reads = []
+    for module in (search_mod, training_mod):
+        real = module.evaluate
+
+        def counting(model, x, y, *a, _real=real, **k):
+            reads.append(x is data.x["test"])
+            return _real(model, x, y, *a, **k)
+
+        monkeypatch.setattr(module, "evaluate", counting)
+    kept_arch, _, result, rows = retrain_finalists([arch, twin], data, TrainConfig(epochs=1, batch_size=64), seed=3)
+    assert rows[0]["val_acc"] == rows[1]["val_acc"]
+    assert kept_arch is arch and [r["kept"] for r in rows] == [True, False]
+    assert sum(reads) == 1 and "test_acc" in result

@@ -283,6 +283,20 @@ def test_bad_flags_are_one_line(suite, capsys):
     assert "unknown method 'no-such-method'" in capsys.readouterr().err
     assert suite.main(["--budget", "tiny", "--seeds", "a,b"]) == 2
     assert "--seeds" in capsys.readouterr().err
+    assert suite.main(["--budget", "tiny", "--retrain-top", "0"]) == 2
+    assert "--retrain-top: must be >= 1" in capsys.readouterr().err
+    assert suite.main(["--budget", "tiny", "--set", "budgets.tiny.fuse"]) == 2
+    assert "--set: expected KEY=VALUE" in capsys.readouterr().err
+    assert suite.main(["--budget", "tiny", "--set", "budgets.tiny.fuse.weightloss=mixture"]) == 2
+    assert "budgets.tiny.fuse: unknown key 'weightloss'" in capsys.readouterr().err
+
+
+def test_set_overrides_a_budget_field(suite):
+    """`--set KEY=VALUE` reaches the budget (a YAML value, validated as the file's own would be)."""
+    cfg = suite.load_suite(suite.DEFAULT_CONFIG, "gpu", suite._set_overrides(
+        ["budgets.gpu.fuse.weight_loss=mixture", "budgets.gpu.retrain_top=2"]))
+    assert cfg.active.fuse.weight_loss == "mixture" and cfg.active.retrain_top == 2
+    assert cfg.budgets["cpu"].fuse.weight_loss == "own"  # only the field named
 
 
 def test_fuse_ranking_retrains_every_candidate_of_the_sweep_and_reports_agreement(sweep, data_dir, tmp_path):
@@ -344,9 +358,9 @@ def test_grow_solves_the_targets_in_order_adding_each_to_a_copy_of_the_dictionar
 
 
 def test_retrain_top_flag_reruns_fuse_only_and_compare_sweeps_pairs_the_two(suite, sweep, dictionary, data_dir,
-                                                                             tmp_path):
-    """`--retrain-top 2` refuses the FUSE records of the sweep as made with other settings (removed here, they rerun with
-    two finalists, the first FUSE's winner retrained as before) and reuses the CNN's; benchmarks/compare_sweeps.py
+                                                                            tmp_path):
+    """`--retrain-top 2` refuses the FUSE records of the sweep as made with other settings (removed here, they rerun
+    with two finalists, the first FUSE's winner retrained as before) and reuses the CNN's; benchmarks/compare_sweeps.py
     then sets the two sweeps side by side."""
     import io
     from contextlib import redirect_stdout
@@ -359,7 +373,9 @@ def test_retrain_top_flag_reruns_fuse_only_and_compare_sweeps_pairs_the_two(suit
     argv = _argv(top2, data_dir, dictionary, "--targets", TARGETS[0], "--retrain-top", "2")
     with redirect_stdout(io.StringIO()):
         assert suite.main(argv) == 1  # the record of one finalist is refused, not mixed in
+    # a fresh search: the copied checkpoint would resume the finished one (its seconds carried over, but not rerun)
     (cell / "fuse-task-aware.json").unlink()
+    shutil.rmtree(cell / "work" / "fuse-task-aware")
     buf = io.StringIO()
     with redirect_stdout(buf):
         rc = suite.main(argv)
@@ -388,7 +404,7 @@ def test_retrain_top_flag_reruns_fuse_only_and_compare_sweeps_pairs_the_two(suit
     text = out_md.read_text()
     wrong = [next(int(r["test_wrong"]) for r in csv.DictReader(open(p))
                   if r["target"] == TARGETS[0] and r["method"] == "fuse-task-aware") for p in (a, b)]
-    assert "2 cells finished in both" in text
+    assert "1 cell finished with every method in both" in text  # fish's TA-NAS record is refused in B: one finalist
     assert f"| cat | 0 | {wrong[0]} / {wrong[1]} | " in text
     assert "| TA-NAS vs | one | two |" in text and "| `cnn5` |" in text
     assert cmp.main([str(a), str(tmp_path / "missing.csv")]) == 2

@@ -40,7 +40,8 @@ def register(sub) -> None:
     p.add_argument("--max-params", type=int, metavar="N",
                    help="parameter budget: every candidate is scaled down (stem, then cells) to at most N parameters")
     p.add_argument("--retrain-top", type=int, metavar="K",
-                   help="retrain FUSE's best K candidates from scratch and keep the best on validation (default 1)")
+                   help="retrain FUSE's best K candidates from scratch and keep the best on validation "
+                        "(default: the config's, else 1)")
     p.add_argument("--out", metavar="DIR", help="export folder (default runs/search/<target>-<space>-<strategy>-s<seed>)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.set_defaults(handler=_search)
@@ -76,8 +77,9 @@ def summary(m: dict, out) -> str:
         f"winner       {m['architecture']}",
         *_finalists_line(m),
         f"test error   {100 * m['test_error']:.2f} %   ({m['parameters_m']:.3f} M parameters)",
-        f"search time  {m['search_seconds']:.1f} s (space {m['space_seconds']:.1f} s, FUSE {m['fuse_seconds']:.1f} s); "
-        f"retraining {m['retrain_seconds']:.1f} s",
+        f"search time  {m['search_seconds']:.1f} s (space {m['space_seconds']:.1f} s, FUSE {m['fuse_seconds']:.1f} s"
+        + (f", finalists {m['finalist_seconds']:.1f} s" if m.get("finalist_seconds") else "")
+        + f"); retraining {m['retrain_seconds']:.1f} s",
         f"export       {out}  (metrics.json, architecture.json, weights.pt: tanas_nni.pipeline.load_exported)",
     ])
 

@@ -20,6 +20,5 @@ from .grow import add_to_dictionary, read_export
 __all__ = ["SPACES", "ArchitectureSearchConfig", "DictionaryPipelineConfig", "SearchConfig", "load_dictionary_config",
            "load_search_config", "PipelineResult", "load_exported", "read_architecture", "SearchResult",
            "default_out", "device_description", "finalists", "retrain", "retrain_finalists", "run_pipeline", "search",
-           "build_space",
-           "entry_architecture", "task_aware_space", "arch_parameters", "dictionary_architectures", "search_key",
-           "shipped_architectures", "select_architecture", "add_to_dictionary", "read_export"]
+           "build_space", "entry_architecture", "task_aware_space", "arch_parameters", "dictionary_architectures",
+           "search_key", "shipped_architectures", "select_architecture", "add_to_dictionary", "read_export"]

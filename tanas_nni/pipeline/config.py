@@ -118,6 +118,9 @@ class SearchConfig:
         check_range("threads", self.threads, 1)
         check_range("tau", self.tau, 0, lo_open=True)
         check_seed("seed", self.seed)
+        if self.retrain_top > self.pool():
+            raise TanasError(f"retrain_top: {self.retrain_top} is more than the {self.pool()} candidates the search "
+                             f"compares; give at most {self.pool()}")
 
     def pool(self) -> int:
         return self.candidates or self.fuse.pool()

@@ -10,6 +10,7 @@ events.
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 import time
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from pytorch_lightning.loggers import CSVLogger
 from ..core.config import config_hash, to_dict
 from ..core.errors import TanasError
 from ..core.progress import Epoch, Finished, Message, ProgressFn, SearchDone
-from ..core.records import library_versions
+from ..core.records import atomic_write_json, library_versions
 from ..data import TaskData, canonical_task_id, load_task, task_folder
 from ..dictionary import DictionaryStore
 from ..space import Architecture, build_model, fit_pool_to_budget, parameter_count, whole_network_space
@@ -69,6 +70,16 @@ def device_description() -> str:
     if torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name(0)}"
     return f"cpu: {_cpu_name()}, {torch.get_num_threads()} threads"
+
+
+def _read_seconds(path: Path | None) -> float:
+    """The seconds earlier runs of a search spent (0 for a new one, or when the file is unreadable)."""
+    if path is None or not path.is_file():
+        return 0.0
+    try:
+        return float(json.loads(path.read_text())["seconds"])
+    except (ValueError, KeyError, TypeError, OSError):
+        return 0.0
 
 
 def search(data: TaskData, space, fuse: FuseConfig | None = None, n_candidates: int | None = None, seed: int = 0,
@@ -116,13 +127,22 @@ def search(data: TaskData, space, fuse: FuseConfig | None = None, n_candidates: 
                                batch_size=fuse.batch_size, seed=seed, logger=logger)
     strat = get_strategy(strategy).from_config(fuse, seed=seed, checkpoint_dir=workdir, on_progress=progress,
                                                task_name=str(getattr(data, "spec", "?")))
-    start = time.perf_counter()
     config = NasExperimentConfig("sequential", "raw")
     if workdir is not None:  # NNI's own experiment records go next to the search, not to ~/nni-experiments
         config.experiment_working_directory = str(Path(workdir) / "nni")
-    with nas_experiment(model_space, evaluator, strat, config) as exp:
-        exp.run()
-    seconds = time.perf_counter() - start
+    # A resumed search reports the compute of all its runs: the checkpoints carry the work, this file its seconds
+    # (written however the run ends), so a search resumed after it finished does not look free.
+    spent = Path(workdir) / "seconds.json" if workdir is not None else None
+    earlier = _read_seconds(spent)
+    start = time.perf_counter()
+    try:
+        with nas_experiment(model_space, evaluator, strat, config) as exp:
+            exp.run()
+    finally:
+        seconds = earlier + time.perf_counter() - start
+        if spent is not None:
+            spent.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(spent, {"seconds": seconds})
     parameters = [parameter_count(a, data.num_classes, data.input_shape) for a in candidates]
     ranking = []
     for rank, row in enumerate(strat.ranking(), 1):
@@ -164,23 +184,27 @@ def retrain(arch: Architecture, data: TaskData, recipe: TrainConfig, seed: int =
 
 def finalists(ranking: list[dict], candidates: list[Architecture], top: int) -> list[Architecture]:
     """The strategy's ``top`` best candidates, best first (its ranking; the winner first)."""
+    if top > len(ranking):
+        raise TanasError(f"retrain_top: {top} is more than the {len(ranking)} candidates the search ranked; "
+                         f"give at most {len(ranking)}")
     rows = sorted(ranking, key=lambda r: r["rank"])[:top]
     return [candidates[int(r["choice"])] for r in rows]
 
 
 def retrain_finalists(archs: list[Architecture], data: TaskData, recipe: TrainConfig, seed: int = 0,
-                      progress: ProgressFn | None = None) -> tuple[torch.nn.Module, dict, list[dict]]:
+                      progress: ProgressFn | None = None
+                      ) -> tuple[Architecture, torch.nn.Module, dict, list[dict]]:
     """Train every finalist from scratch with the recipe, keep the one with the best validation accuracy (ties: the
     strategy's order) and test that one once.
 
     Why: a one-shot search ranks its candidates after a fraction of their training, and one retraining of one
-    network is itself noisy (its initialisation and data order); training the strategy's best few in full and choosing
-    on validation is NNI's documented workflow after a one-shot search (export the top models, retrain, pick) and
-    what the dictionary's architecture search does (``retrain_top``). The test split decides nothing: only the kept
-    network is tested. Every finalist trains with the same ``seed``, so with one finalist this is :func:`retrain`.
+    network is itself noisy (its initialisation and data order); so the strategy's best few are trained in full and
+    chosen on validation, as the dictionary's architecture search does (``retrain_top``). The test split decides
+    nothing: only the kept network is tested. Every finalist trains with the same ``seed``, so with one finalist this
+    is :func:`retrain`.
 
-    Returns the kept network, its :func:`~tanas_nni.training.fit` result (with ``test_acc``) and one row per finalist
-    (``rank``, ``key``, ``architecture``, ``val_acc``, ``seconds``, ``kept``).
+    Returns the kept architecture, its network, its :func:`~tanas_nni.training.fit` result (with ``test_acc``) and one
+    row per finalist (``rank``, ``key``, ``architecture``, ``val_acc``, ``seconds``, ``kept``).
     """
     if not archs:
         raise TanasError("retrain_top: no finalist to retrain")
@@ -192,12 +216,12 @@ def retrain_finalists(archs: list[Architecture], data: TaskData, recipe: TrainCo
         model, result = retrain(arch, data, recipe, seed=seed, progress=progress, evaluate_test=False)
         rows.append({"rank": rank, "key": arch.key, "architecture": str(arch), "val_acc": result["val_acc"],
                      "seconds": result["seconds"], "kept": False})
-        if best is None or result["val_acc"] > best[1]["val_acc"]:
-            best = (model, result, rows[-1])
-    model, result, row = best
+        if best is None or result["val_acc"] > best[2]["val_acc"]:
+            best = (arch, model, result, rows[-1])
+    arch, model, result, row = best
     row["kept"] = True
     result["test_acc"] = evaluate(model, data.x["test"], data.y["test"])["acc"]
-    return model, result, rows
+    return arch, model, result, rows
 
 
 def default_out(cfg: SearchConfig) -> Path:
@@ -239,12 +263,12 @@ def run_pipeline(cfg: SearchConfig, progress: ProgressFn | None = None, store: D
     progress(SearchDone("search", winner=str(result.winner), seconds=search_seconds))
 
     archs = finalists(result.ranking, result.candidates, cfg.retrain_top)
-    model, fit_result, finalist_rows = retrain_finalists(archs, data, cfg.retrain, seed=cfg.seed, progress=progress)
-    kept = next(r for r in finalist_rows if r["kept"])
-    arch: Architecture = archs[kept["rank"] - 1]
+    arch, model, fit_result, finalist_rows = retrain_finalists(archs, data, cfg.retrain, seed=cfg.seed,
+                                                               progress=progress)
     # The finalists' trainings but the kept one's are part of the search: they decided, and only the kept network is
     # the retrained result.
-    search_seconds += sum(r["seconds"] for r in finalist_rows if not r["kept"])
+    finalist_seconds = sum(r["seconds"] for r in finalist_rows if not r["kept"])
+    search_seconds += finalist_seconds
     params = count_parameters(model)
     metrics = {
         "target": str(data.spec), "space": cfg.space, "strategy": cfg.strategy, "seed": cfg.seed,
@@ -252,10 +276,12 @@ def run_pipeline(cfg: SearchConfig, progress: ProgressFn | None = None, store: D
         "val_acc": fit_result["val_acc"], "train_acc": fit_result["train_acc"], "best_epoch": fit_result["best_epoch"],
         "parameters": params, "parameters_m": params / 1e6, "max_params": cfg.max_params,
         "search_seconds": search_seconds, "space_seconds": space_seconds, "fuse_seconds": result.seconds,
+        "finalist_seconds": finalist_seconds,
         "retrain_seconds": fit_result["seconds"], "device": device_description(),
         "data_fingerprint": data.fingerprint, "split_sizes": data.sizes(), "rounds_run": result.rounds_run,
         "candidates": len(result.candidates), "winner_key": arch.key, "architecture": str(arch),
-        "retrain_top": cfg.retrain_top, "strategy_winner": str(result.winner), "finalists": finalist_rows,
+        "retrain_top": cfg.retrain_top, "strategy_winner": str(result.winner),
+        "strategy_winner_key": result.winner.key, "finalists": finalist_rows,
         "neighbours": [{"task": t, "distance": d, "weight": w} for t, d, w in getattr(space, "neighbours", [])],
         "versions": library_versions(),
     }

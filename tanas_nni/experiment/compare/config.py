@@ -48,6 +48,9 @@ class CompareBudget:
     def __post_init__(self):
         check_max_params(self.max_params)
         check_range("retrain_top", self.retrain_top, 1)
+        if self.retrain_top > self.fuse.pool():
+            raise TanasError(f"retrain_top: {self.retrain_top} is more than FUSE's pool of {self.fuse.pool()} "
+                             f"candidates; give at most {self.fuse.pool()}")
         given = dict(self.methods or {})
         for name in given:
             check_method(name, "methods")
