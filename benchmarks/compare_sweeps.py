@@ -95,6 +95,14 @@ def report(a: list[dict], b: list[dict], labels: tuple[str, str], sources: tuple
                      f"{sum(r['test_size'] or 0 for r in ra)} | "
                      f"{sum(r['search_seconds'] for r in ra) / len(ra):.0f} | "
                      f"{sum(r['search_seconds'] for r in rb) / len(rb):.0f} |")
+    for label, rows in ((la, a), (lb, b)):  # retrain_top > 1: the finalists (suite CSVs carry them)
+        for m in methods:
+            mine = [r for r in rows if r["method"] == m and r.get("kept_finalist")]
+            if mine:
+                later = sum(int(r["kept_finalist"]) > 1 for r in mine)
+                secs = sum(float(r["finalist_seconds"] or 0) for r in mine) / len(mine)
+                lines.append(f"\n{label}, `{m}`: a finalist after FUSE's winner kept in {later} of {len(mine)} cells; "
+                             f"the other finalists' training {secs:.1f} s per cell on average (in its search seconds).")
     if TA in methods and len(methods) > 1:
         lines += ["", "TA-NAS against each method over these cells (wins–ties–losses, Wilcoxon p):", "",
                   f"| TA-NAS vs | {la} | {lb} |", "|---|---|---|"]

@@ -145,12 +145,16 @@ def _row(rec: dict, status: str = "ok") -> dict:
     size = (rec.get("split_sizes") or {}).get("test")
     wrong = None if size is None else int(round(rec["test_error"] / 100.0 * size))
     total = rec["finished"] - rec["started"] if "finished" in rec and "started" in rec else None
+    finals = rec.get("finalists") or []  # FUSE with retrain_top > 1: which finalist was kept, the others' seconds
+    kept = next((f["rank"] for f in finals if f["kept"]), None)
     return {"target": rec["target"], "seed": rec["seed"], "method": rec["method"], "status": status,
             "test_error": rec["test_error"], "test_wrong": wrong, "test_size": size, "params": rec["params"],
             "search_seconds": rec["search_seconds"], "space_seconds": rec.get("space_seconds"),
             "retrain_seconds": rec.get("retrain_seconds"), "total_seconds": total, "device": rec.get("device"),
             "kind": rec.get("kind", method_kind(rec["method"])), "architecture": rec.get("architecture"),
-            "data_fingerprint": rec.get("data_fingerprint"), "finished": rec.get("finished"), "error": ""}
+            "data_fingerprint": rec.get("data_fingerprint"), "finished": rec.get("finished"), "error": "",
+            "kept_finalist": kept if len(finals) > 1 else None,
+            "finalist_seconds": sum(f["seconds"] for f in finals if not f["kept"]) if len(finals) > 1 else None}
 
 
 def _failed_row(target: str, seed: int, method: str, error: str, seconds: float | None = None,
@@ -331,7 +335,7 @@ def collect(cfg: SuiteConfig) -> list[dict]:
 def write_csv(rows: list[dict], path: Path) -> None:
     cols = ["target", "seed", "method", "status", "test_error", "test_wrong", "test_size", "params", "search_seconds",
             "space_seconds", "retrain_seconds", "total_seconds", "device", "kind", "architecture", "data_fingerprint",
-            "finished", "error"]
+            "finished", "error", "kept_finalist", "finalist_seconds"]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()

@@ -276,5 +276,5 @@ def test_retrain_top_reruns_the_fuse_methods_only(dictionary, data_dir, tmp_path
 
     with pytest.raises(TanasError, match="retrain_top: must be >= 1"):
         _cfg(tmp_path, dictionary, data_dir, budgets={"tiny": {**TINY, "retrain_top": -1}})
-    with pytest.raises(TanasError, match="retrain_top: 99 is more than FUSE's pool of"):
+    with pytest.raises(TanasError, match="retrain_top: 99 is more than the 2 candidates the search compares"):
         _cfg(tmp_path, dictionary, data_dir, budgets={"tiny": {**TINY, "retrain_top": 99}})

@@ -216,7 +216,7 @@ def test_retrain_top_keeps_the_best_finalist_on_validation(data_dir, tiny_space,
     ranking = [line.split(",") for line in (out / "ranking.csv").read_text().splitlines()[1:]]
     assert [r["key"] for r in rows] == [ranking[0][2], ranking[1][2]]  # FUSE's first two, in its order
     kept = [r for r in rows if r["kept"]]
-    assert len(kept) == 1 and all("test_acc" not in r for r in rows)  # only the kept network is tested
+    assert len(kept) == 1  # (that only the kept network is tested: the tie test below counts the test split's reads)
     best = max(r["val_acc"] for r in rows)
     assert kept[0] is next(r for r in rows if r["val_acc"] == best)
     assert m["winner_key"] == kept[0]["key"] == json.loads((out / "architecture.json").read_text())["key"]

@@ -37,6 +37,15 @@ def check_strategy(name: str, where: str = "strategy") -> str:
     return name
 
 
+
+def check_retrain_top(value, pool: int, where: str = "retrain_top") -> int:
+    """``value`` if it is an integer from 1 to ``pool`` (the candidates the search compares), else a one-line error."""
+    check_range(where, value, 1)
+    if value > pool:
+        raise TanasError(f"{where}: {value} is more than the {pool} candidates the search compares; give at most {pool}")
+    return value
+
+
 @dataclass
 class ArchitectureSearchConfig:
     """The search that gives every base task of a dictionary its architecture (``tanas dictionary architectures``).
@@ -106,7 +115,6 @@ class SearchConfig:
 
     def __post_init__(self):
         check_max_params(self.max_params)
-        check_range("retrain_top", self.retrain_top, 1)
         if self.target:
             self.target = canonical_task_id(self.target, "target")
         if self.space not in SPACES:
@@ -118,9 +126,7 @@ class SearchConfig:
         check_range("threads", self.threads, 1)
         check_range("tau", self.tau, 0, lo_open=True)
         check_seed("seed", self.seed)
-        if self.retrain_top > self.pool():
-            raise TanasError(f"retrain_top: {self.retrain_top} is more than the {self.pool()} candidates the search "
-                             f"compares; give at most {self.pool()}")
+        check_retrain_top(self.retrain_top, self.pool())
 
     def pool(self) -> int:
         return self.candidates or self.fuse.pool()

@@ -13,7 +13,7 @@ from typing import Any
 from ...core.config import PATH, check_range, load_config
 from ...core.errors import TanasError
 from ...data import SplitSizes, canonical_task_id
-from ...pipeline.config import check_distance
+from ...pipeline.config import check_distance, check_retrain_top
 from ...space import check_max_params
 from ...strategy import FuseConfig
 from ...training import TrainConfig
@@ -47,10 +47,7 @@ class CompareBudget:
 
     def __post_init__(self):
         check_max_params(self.max_params)
-        check_range("retrain_top", self.retrain_top, 1)
-        if self.retrain_top > self.fuse.pool():
-            raise TanasError(f"retrain_top: {self.retrain_top} is more than FUSE's pool of {self.fuse.pool()} "
-                             f"candidates; give at most {self.fuse.pool()}")
+        check_retrain_top(self.retrain_top, self.fuse.pool())
         given = dict(self.methods or {})
         for name in given:
             check_method(name, "methods")
