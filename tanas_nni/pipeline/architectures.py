@@ -24,6 +24,7 @@ from ..dictionary import DictionaryStore
 from ..space import Architecture, TaskAwareSpace, build_model
 from ..training import TrainConfig, count_parameters, derive_seed, fit, seeded_init
 from .config import ArchitectureSearchConfig, DictionaryPipelineConfig
+from .search import retrain_finalists
 
 __all__ = ["dictionary_architectures", "arch_parameters", "search_key", "shipped_architectures",
            "select_architecture"]
@@ -86,15 +87,17 @@ def select_architecture(task_id: str, dict_cfg: DictionaryPipelineConfig, networ
             ranked.append((r["val_acc"], arch))
             tried.append({"key": arch.key, "str": str(arch), "rank_val_acc": r["val_acc"], "round": rnd})
             log(f"{task_id}: rank {len(tried)} {arch} val acc {r['val_acc']:.2%}")
-        ranked.sort(key=lambda t: -t[0])
-        for _, arch in ranked[:cfg.retrain_top]:
-            r = _train(arch, full, dict_cfg.training, seed)
-            row = {"arch": arch.to_dict(), "key": arch.key, "str": str(arch), "val_acc": r["val_acc"],
-                   "parameters": arch_parameters(arch, full), "round": rnd}
-            retrained.append({k: row[k] for k in ("key", "str", "val_acc", "parameters", "round")})
-            log(f"{task_id}: retrained {arch} val acc {r['val_acc']:.2%} (network {network_val_acc:.2%})")
-            if best is None or row["val_acc"] > best["val_acc"]:
-                best = row
+        ranked.sort(key=lambda t: -t[0])  # stable: equal scores keep the pool's order
+        top = [arch for _, arch in ranked[:cfg.retrain_top]]
+        # The top few trained in full and the best kept on validation: the search pipeline's finalists, untested.
+        kept, _, r, rows = retrain_finalists(top, full, dict_cfg.training, seed=seed, evaluate_test=False)
+        for arch, f in zip(top, rows):
+            retrained.append({"key": arch.key, "str": str(arch), "val_acc": f["val_acc"],
+                              "parameters": arch_parameters(arch, full), "round": rnd})
+            log(f"{task_id}: retrained {arch} val acc {f['val_acc']:.2%} (network {network_val_acc:.2%})")
+        if best is None or r["val_acc"] > best["val_acc"]:
+            best = {"arch": kept.to_dict(), "key": kept.key, "str": str(kept), "val_acc": r["val_acc"],
+                    "parameters": arch_parameters(kept, full)}
         if best["val_acc"] >= network_val_acc:
             break
     return {"arch": best["arch"], "key": best["key"], "str": best["str"],

@@ -192,10 +192,11 @@ def finalists(ranking: list[dict], candidates: list[Architecture], top: int) -> 
 
 
 def retrain_finalists(archs: list[Architecture], data: TaskData, recipe: TrainConfig, seed: int = 0,
-                      progress: ProgressFn | None = None
+                      progress: ProgressFn | None = None, evaluate_test: bool = True
                       ) -> tuple[Architecture, torch.nn.Module, dict, list[dict]]:
     """Train every finalist from scratch with the recipe, keep the one with the best validation accuracy (ties: the
-    strategy's order) and test that one once.
+    strategy's order) and test that one once (not at all when ``evaluate_test`` is False: the dictionary's
+    architecture search, :func:`tanas_nni.pipeline.select_architecture`, never reads a test split).
 
     Why: a one-shot search ranks its candidates after a fraction of their training, and one retraining of one
     network is itself noisy (its initialisation and data order); so the strategy's best few are trained in full and
@@ -220,7 +221,8 @@ def retrain_finalists(archs: list[Architecture], data: TaskData, recipe: TrainCo
             best = (arch, model, result, rows[-1])
     arch, model, result, row = best
     row["kept"] = True
-    result["test_acc"] = evaluate(model, data.x["test"], data.y["test"])["acc"]
+    if evaluate_test:
+        result["test_acc"] = evaluate(model, data.x["test"], data.y["test"])["acc"]
     return arch, model, result, rows
 
 
