@@ -103,7 +103,8 @@ def study(rec: dict, store: Path, data_dir) -> dict:
         arch = pool[int(r["choice"])]
         got = _retrained(rec, arch, r["key"], store, data_dir)
         rows.append({**got, "rank": int(r["rank"]), "round": r["round"], "probability": float(r["probability"]),
-                     "winner": r["winner"] == "True", "parameters": int(r["parameters"])})
+                     "winner": r["winner"] == "True", "parameters": int(r["parameters"]),
+                     "position": int(r["choice"]) + 1})
     rho = spearmanr([-r["rank"] for r in rows], [r["val_acc"] for r in rows]).statistic if len(rows) > 2 else None
     agree, pairs = _pairwise(rows)
     win = next(r for r in rows if r["winner"])
@@ -114,6 +115,26 @@ def study(rec: dict, store: Path, data_dir) -> dict:
             "best_test_error": 100 * (1 - max(r["test_acc"] for r in rows)),
             "winner_is_best_on_val": win["val_acc"] == best_val,
             "mean_test_error": 100 * (1 - statistics.mean(r["test_acc"] for r in rows)), "rows": rows}
+
+
+def _by_position(cells: list[dict]) -> list[str]:
+    """Retrained test error by position in the pool (the order the space gave the candidates: in a task-aware pool
+    the nearest tasks' own architectures first, then recombinations), against FUSE's winner of the same cells."""
+    positions = sorted({r["position"] for c in cells for r in c["rows"]})
+    lines = ["Retrained test error by the candidate's position in the pool (1: the first the space gave; in a "
+             "task-aware pool the nearest task's own architecture, scaled to the budget), over the cells whose pool "
+             "has that position; \"beats the winner\": cells where that candidate's retrained test error is below "
+             "FUSE's winner's (ties: equal).", "",
+             "| position | cells | mean test error (%) | FUSE's winner there (%) | beats / ties / loses to the winner |",
+             "|---:|---:|---:|---:|---|"]
+    for pos in positions:
+        pairs = [(r["test_acc"], c["winner_test_error"]) for c in cells for r in c["rows"] if r["position"] == pos]
+        errs = [100 * (1 - acc) for acc, _ in pairs]
+        d = [e - w for e, (_, w) in zip(errs, pairs)]
+        lines.append(f"| {pos} | {len(pairs)} | {statistics.mean(errs):.2f} | "
+                     f"{statistics.mean(w for _, w in pairs):.2f} | {sum(x < -1e-9 for x in d)} / "
+                     f"{sum(abs(x) <= 1e-9 for x in d)} / {sum(x > 1e-9 for x in d)} |")
+    return lines + [""]
 
 
 def report(cells: list[dict], args, path: Path) -> None:
@@ -146,6 +167,7 @@ def report(cells: list[dict], args, path: Path) -> None:
             lines.append(f"| {c['target']} | {c['seed']} | {rho} | {c['agree']:g}/{c['pairs']} | "
                          f"{c['winner_test_error']:.2f} | {c['best_test_error']:.2f} | {c['mean_test_error']:.2f} |")
         lines.append("")
+        lines += _by_position(mine)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     (path.with_suffix(".json")).write_text(json.dumps(cells, indent=1))

@@ -320,8 +320,11 @@ def test_fuse_ranking_retrains_every_candidate_of_the_sweep_and_reports_agreemen
         assert winner["architecture"] == rec["architecture"]
         assert winner["test_acc"] == pytest.approx(rec["test_acc"])  # retraining is deterministic under the seed
         assert c["candidates"] == len(c["rows"]) >= 2 and c["pairs"] >= 1
+        # every candidate has its place in the pool the space gave, the first the nearest task's own architecture
+        assert sorted(r["position"] for r in c["rows"]) == list(range(1, c["candidates"] + 1))
     md = report.read_text()
     assert "## `fuse-task-aware`" in md and "pairwise agreement within rounds" in md and "regret" in md
+    assert "by the candidate's position in the pool" in md and "\n| 1 | 2 | " in md  # position 1 in both cells
     stored = sorted((tmp / "runs" / "tiny" / "fuse-ranking").rglob("*.json"))
     before = [p.stat().st_mtime_ns for p in stored]
     assert ranking.main(argv) == 0
