@@ -111,50 +111,46 @@ class HandcraftedBudget:
 
 
 # --- what a record depends on ---------------------------------------------------------------------------------------
-# FUSE options added after records existed, with the value those records ran: left out of a record's settings at that
-# value, so that the records keep their hash.
-_LATER_FUSE_OPTIONS = {"selection": "rounds"}
+# Options added after records existed, each (by its dotted place in a method's settings) with the value those records
+# ran: a method's settings leave an option out while it has that value, so that the records keep their hash. One rule
+# for every such option; a new option goes here with the value the code ran before it existed.
+_LATER_OPTIONS = {"fuse.selection": "rounds", "max_params": None, "budget_scaling": None, "retrain_top": 1}
 # FUSE options the NNI strategies do not read; what of them reaches the NNI strategies (their supernet epochs, FUSE's
 # pool) is put in their settings as such (_searched_settings).
 _FUSE_ONLY_OPTIONS = ("selection",)
 
 
-def _fuse_settings(cfg, fuse_reads_it: bool = True) -> dict:
-    f = to_dict(cfg.active.fuse)
-    for name, old in _LATER_FUSE_OPTIONS.items():
-        if f.get(name) == old:
-            del f[name]
-    if not fuse_reads_it:
-        for name in _FUSE_ONLY_OPTIONS:
-            f.pop(name, None)
-    return f
-
-
-def _space_settings(cfg, space: str = "task-aware", fuse_reads_it: bool = True) -> dict:
-    """The search's settings: FUSE's budget (the NNI strategies' epochs and weights derive from it), the space."""
-    s = {"fuse": _fuse_settings(cfg, fuse_reads_it), "space_file": cfg.space_file}
-    if space == "task-aware":
-        s.update(dictionary=str(Path(cfg.dictionary).resolve()), k=cfg.k, distance=cfg.distance, tau=cfg.tau)
+def _without_later_options(s: dict) -> dict:
+    """``s`` without the options of ``_LATER_OPTIONS`` that hold the value records made before them ran."""
+    for dotted, old in _LATER_OPTIONS.items():
+        *parents, name = dotted.split(".")
+        d = s
+        for p in parents:
+            d = d.get(p) if isinstance(d, dict) else None
+        if isinstance(d, dict) and name in d and d[name] == old:
+            del d[name]
     return s
 
 
-def _with_max_params(cfg, s: dict) -> dict:
-    """``s`` with the parameter budget and the rule that scales to it; absent when unset, so records made before it
-    existed keep their hash."""
-    if cfg.active.max_params is not None:
-        s["max_params"] = cfg.active.max_params
-        s["budget_scaling"] = SCALING_RULE
+def _space_settings(cfg, space: str = "task-aware", fuse_reads_it: bool = True) -> dict:
+    """The search's settings: FUSE's budget (the NNI strategies' epochs and weights derive from it), the space, and
+    the parameter budget with the rule that scales to it."""
+    fuse = to_dict(cfg.active.fuse)
+    if not fuse_reads_it:
+        for name in _FUSE_ONLY_OPTIONS:
+            fuse.pop(name, None)
+    s = {"fuse": fuse, "space_file": cfg.space_file}
+    if space == "task-aware":
+        s.update(dictionary=str(Path(cfg.dictionary).resolve()), k=cfg.k, distance=cfg.distance, tau=cfg.tau)
+    b = cfg.active.max_params
+    s.update(max_params=b, budget_scaling=SCALING_RULE if b is not None else None)
     return s
 
 
 def _fuse_method_settings(space: str):
-    """A FUSE method's settings: its space's, the parameter budget, and ``retrain_top`` when it is not 1 (so records
-    made before it existed keep their hash)."""
+    """A FUSE method's settings: its space's (with the parameter budget) and how many finalists it retrains."""
     def settings(cfg, budget) -> dict:
-        s = _with_max_params(cfg, _space_settings(cfg, space))
-        if cfg.active.retrain_top != 1:
-            s["retrain_top"] = cfg.active.retrain_top
-        return s
+        return _without_later_options({**_space_settings(cfg, space), "retrain_top": cfg.active.retrain_top})
     return settings
 
 
@@ -167,7 +163,7 @@ def _searched_settings(key: str, supernet: bool):
         f = cfg.active.fuse
         if supernet and f.weight_epochs_total() != f.rounds * f.cycles * f.weight_epochs:
             s["fuse_weight_epochs"] = f.weight_epochs_total()
-        return _with_max_params(cfg, s)
+        return _without_later_options(s)
     return settings
 
 
