@@ -123,16 +123,18 @@ def _by_position(cells: list[dict]) -> list[str]:
     positions = sorted({r["position"] for c in cells for r in c["rows"]})
     lines = ["Retrained test error by the candidate's position in the pool (1: the first the space gave; in a "
              "task-aware pool the nearest task's own architecture, scaled to the budget), over the cells whose pool "
-             "has that position; \"beats the winner\": cells where that candidate's retrained test error is below "
-             "FUSE's winner's (ties: equal).", "",
-             "| position | cells | mean test error (%) | FUSE's winner there (%) | beats / ties / loses to the winner |",
-             "|---:|---:|---:|---:|---|"]
+             "has that position. \"Is the winner\": cells where FUSE chose that candidate; over the other cells, "
+             "whether that candidate's retrained test error is below, equal to or above the winner's.", "",
+             "| position | cells | mean test error (%) | FUSE's winner there (%) | is the winner | "
+             "beats / ties / loses to the winner (other cells) |",
+             "|---:|---:|---:|---:|---:|---|"]
     for pos in positions:
-        pairs = [(r["test_acc"], c["winner_test_error"]) for c in cells for r in c["rows"] if r["position"] == pos]
-        errs = [100 * (1 - acc) for acc, _ in pairs]
-        d = [e - w for e, (_, w) in zip(errs, pairs)]
-        lines.append(f"| {pos} | {len(pairs)} | {statistics.mean(errs):.2f} | "
-                     f"{statistics.mean(w for _, w in pairs):.2f} | {sum(x < -1e-9 for x in d)} / "
+        rows = [(r, c) for c in cells for r in c["rows"] if r["position"] == pos]
+        errs = [100 * (1 - r["test_acc"]) for r, _ in rows]
+        d = [e - c["winner_test_error"] for e, (r, c) in zip(errs, rows) if not r["winner"]]
+        lines.append(f"| {pos} | {len(rows)} | {statistics.mean(errs):.2f} | "
+                     f"{statistics.mean(c['winner_test_error'] for _, c in rows):.2f} | "
+                     f"{sum(r['winner'] for r, _ in rows)} | {sum(x < -1e-9 for x in d)} / "
                      f"{sum(abs(x) <= 1e-9 for x in d)} / {sum(x > 1e-9 for x in d)} |")
     return lines + [""]
 

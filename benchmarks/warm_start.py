@@ -7,8 +7,9 @@ Usage::
         --targets quickdraw:cloud-vs-rest,quickdraw:eye-vs-rest --seeds 0,1
 
 For each base task of the default dictionary, its shipped architecture (``tanas_nni/resources/architectures``) is trained
-on the base task with the dictionary's samples and recipe (``configs/dictionary.yml``: 4000/1000 examples, 3 epochs),
-as a dictionary that stored its architectures' weights would hold them. The architecture is then scaled to the
+on the base task with the dictionary's samples, recipe and seed (``configs/dictionary.yml``: 4000/1000 examples, 3
+epochs, seed 0): weights of the kind a dictionary that stored its architectures' networks would hold (not the very
+network the architecture search retrained, whose seed was derived per task). The architecture is then scaled to the
 parameter budget (``--max-params``, the suite's 0.139 M; :func:`tanas_nni.space.fit_to_budget`) and trained on each
 target with the retraining recipe of a suite budget (``--budget``, default ``cpu``), starting from:
 
@@ -94,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "warm-start.jsonl"
+    # A run is one (base, target, seed, mode) under one budget and parameter budget: a rerun into the same --out with
+    # another budget adds its own runs instead of taking these for them.
     done = {(r["base"], r["target"], r["seed"], r["mode"]) for r in map(json.loads, log.read_text().splitlines())
-            } if log.is_file() else set()
+            if r["budget"] == a.budget and r["max_params"] == a.max_params} if log.is_file() else set()
     for base in a.bases.split(","):
         arch = Architecture.from_dict(shipped["tasks"][base]["arch"])
         todo = [(t, s, m) for t in a.targets.split(",") for s in seeds for m in modes if (base, t, s, m) not in done]
@@ -108,9 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         r = fit(net, data, base_recipe, seed=dict_cfg.seed, evaluate_test=False)
         print(f"{base}: {arch} trained, val acc {r['val_acc']:.2%} ({time.perf_counter() - t0:.0f} s)", flush=True)
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-        scaled = fit_to_budget(arch, a.max_params, data.num_classes, data.input_shape)
         for target, seed, mode in todo:
             tdata = load_task(target, a.data_dir, seed=seed, sizes=sizes)
+            scaled = fit_to_budget(arch, a.max_params, tdata.num_classes, tdata.input_shape)
+            if scaled is None:
+                raise SystemExit(f"warm_start.py: --max-params {a.max_params}: {base}'s architecture does not fit "
+                                 f"even with one cell and a one-channel stem; raise it")
             with seeded_init(seed):
                 model = build_model(scaled, tdata.num_classes, tdata.input_shape)
             copied, total = (0, 0) if mode == "scratch" else inherit(
@@ -119,11 +125,13 @@ def main(argv: list[str] | None = None) -> int:
             r = fit(model, tdata, rec, seed=seed)
             row = {"base": base, "target": target, "seed": seed, "mode": mode, "architecture": str(scaled),
                    "copied": copied, "tensors": total, "test_error": round(100 * (1 - r["test_acc"]), 3),
-                   "val_acc": r["val_acc"], "budget": a.budget, "machine": describe()}
+                   "val_acc": r["val_acc"], "budget": a.budget, "max_params": a.max_params,
+                   "machine": describe()}
             with log.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(f"{base} -> {target} seed {seed} {mode}: {row['test_error']:.2f} %", flush=True)
-    rows = [json.loads(l) for l in log.read_text().splitlines()]
+    rows = [r for r in map(json.loads, log.read_text().splitlines())
+            if r["budget"] == a.budget and r["max_params"] == a.max_params]
     lines = ["| base | mode | runs | mean test error (%) | vs scratch (pt) | better / tied / worse than scratch |",
              "|---|---|---:|---:|---:|---|"]
     for base in sorted({r["base"] for r in rows}):

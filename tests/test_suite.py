@@ -325,6 +325,8 @@ def test_fuse_ranking_retrains_every_candidate_of_the_sweep_and_reports_agreemen
     md = report.read_text()
     assert "## `fuse-task-aware`" in md and "pairwise agreement within rounds" in md and "regret" in md
     assert "by the candidate's position in the pool" in md and "\n| 1 | 2 | " in md  # position 1 in both cells
+    assert sum(int(line.split("|")[5]) for line in md.splitlines() if line.startswith("| ") and
+               line.split("|")[1].strip().isdigit() and len(line.split("|")) == 8) == len(cells)  # one winner a cell
     stored = sorted((tmp / "runs" / "tiny" / "fuse-ranking").rglob("*.json"))
     before = [p.stat().st_mtime_ns for p in stored]
     assert ranking.main(argv) == 0

@@ -42,7 +42,7 @@ def test_a_network_scaled_to_a_budget_inherits_the_leading_slice_of_each_tensor_
     assert torch.equal(fresh.state_dict()["classifier.weight"], before)
 
 
-def test_a_mode_that_does_not_exist_is_refused_before_anything_trains(warm, capsys):
+def test_a_mode_that_does_not_exist_is_refused_before_anything_trains(warm):
     with pytest.raises(SystemExit, match="--modes: lukewarm not one of scratch, warm"):
         warm.main(["--data-dir", "x", "--bases", "mnist:0-vs-rest", "--targets", "quickdraw:cat-vs-rest",
                    "--modes", "scratch,lukewarm"])

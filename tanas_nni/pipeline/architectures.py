@@ -89,8 +89,11 @@ def select_architecture(task_id: str, dict_cfg: DictionaryPipelineConfig, networ
             log(f"{task_id}: rank {len(tried)} {arch} val acc {r['val_acc']:.2%}")
         ranked.sort(key=lambda t: -t[0])  # stable: equal scores keep the pool's order
         top = [arch for _, arch in ranked[:cfg.retrain_top]]
+        if not top:  # the space holds no architecture not tried yet: keep the best so far
+            break
         # The top few trained in full and the best kept on validation: the search pipeline's finalists, untested.
-        kept, _, r, rows = retrain_finalists(top, full, dict_cfg.training, seed=seed, evaluate_test=False)
+        kept, _, r, rows = retrain_finalists(top, full, dict_cfg.training, seed=seed, evaluate_test=False,
+                                             stage="architecture search")
         for arch, f in zip(top, rows):
             retrained.append({"key": arch.key, "str": str(arch), "val_acc": f["val_acc"],
                               "parameters": arch_parameters(arch, full), "round": rnd})
@@ -100,6 +103,9 @@ def select_architecture(task_id: str, dict_cfg: DictionaryPipelineConfig, networ
                     "parameters": arch_parameters(kept, full)}
         if best["val_acc"] >= network_val_acc:
             break
+    if best is None:
+        raise TanasError(f"{task_id}: the standard space ({cfg.space_file or 'search_spaces/standard.yml'}) gave no "
+                         f"candidate architecture; check its skeletons, cells and operations")
     return {"arch": best["arch"], "key": best["key"], "str": best["str"],
             "score": {"retrained_val_acc": best["val_acc"], "network_val_acc": network_val_acc,
                       "parameters": best["parameters"], "search_seconds": time.perf_counter() - t0,

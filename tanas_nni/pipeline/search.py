@@ -164,7 +164,8 @@ def search(data: TaskData, space, fuse: FuseConfig | None = None, n_candidates: 
 
 
 def retrain(arch: Architecture, data: TaskData, recipe: TrainConfig, seed: int = 0,
-            progress: ProgressFn | None = None, evaluate_test: bool = True) -> tuple[torch.nn.Module, dict]:
+            progress: ProgressFn | None = None, evaluate_test: bool = True,
+            stage: str = "retrain") -> tuple[torch.nn.Module, dict]:
     """Train ``arch`` from scratch with the shared recipe and evaluate it once on the test split (unless
     ``evaluate_test`` is False: :func:`retrain_finalists` tests only the finalist it keeps).
 
@@ -178,7 +179,7 @@ def retrain(arch: Architecture, data: TaskData, recipe: TrainConfig, seed: int =
             progress(Epoch("retrain", epoch=epoch, epochs=recipe.epochs, train_loss=row.get("train_loss"),
                            val_acc=row.get("val_acc")))
 
-    result = fit(model, data, recipe, seed=seed, stage="retrain", on_epoch=on_epoch, evaluate_test=evaluate_test)
+    result = fit(model, data, recipe, seed=seed, stage=stage, on_epoch=on_epoch, evaluate_test=evaluate_test)
     return model, result
 
 
@@ -192,7 +193,7 @@ def finalists(ranking: list[dict], candidates: list[Architecture], top: int) -> 
 
 
 def retrain_finalists(archs: list[Architecture], data: TaskData, recipe: TrainConfig, seed: int = 0,
-                      progress: ProgressFn | None = None, evaluate_test: bool = True
+                      progress: ProgressFn | None = None, evaluate_test: bool = True, stage: str = "retrain"
                       ) -> tuple[Architecture, torch.nn.Module, dict, list[dict]]:
     """Train every finalist from scratch with the recipe, keep the one with the best validation accuracy (ties: the
     strategy's order) and test that one once (not at all when ``evaluate_test`` is False: the dictionary's
@@ -204,8 +205,8 @@ def retrain_finalists(archs: list[Architecture], data: TaskData, recipe: TrainCo
     nothing: only the kept network is tested. Every finalist trains with the same ``seed``, so with one finalist this
     is :func:`retrain`.
 
-    Returns the kept architecture, its network, its :func:`~tanas_nni.training.fit` result (with ``test_acc``) and one
-    row per finalist (``rank``, ``key``, ``architecture``, ``val_acc``, ``seconds``, ``kept``).
+    Returns the kept architecture, its network, its :func:`~tanas_nni.training.fit` result (with ``test_acc`` when
+    ``evaluate_test``) and one row per finalist (``rank``, ``key``, ``architecture``, ``val_acc``, ``seconds``, ``kept``).
     """
     if not archs:
         raise TanasError("retrain_top: no finalist to retrain")
@@ -214,7 +215,7 @@ def retrain_finalists(archs: list[Architecture], data: TaskData, recipe: TrainCo
     for rank, arch in enumerate(archs, 1):
         if len(archs) > 1 and progress:
             progress(Message("retrain", text=f"finalist {rank}/{len(archs)}: {arch}"))
-        model, result = retrain(arch, data, recipe, seed=seed, progress=progress, evaluate_test=False)
+        model, result = retrain(arch, data, recipe, seed=seed, progress=progress, evaluate_test=False, stage=stage)
         rows.append({"rank": rank, "key": arch.key, "architecture": str(arch), "val_acc": result["val_acc"],
                      "seconds": result["seconds"], "kept": False})
         if best is None or result["val_acc"] > best[2]["val_acc"]:
