@@ -34,13 +34,13 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe  # noqa: E402
+from suite import load_suite  # noqa: E402
 
 from tanas_nni.core.config import to_dict  # noqa: E402
-from tanas_nni.data import SplitSizes, load_task  # noqa: E402
+from tanas_nni.data import load_task  # noqa: E402
 from tanas_nni.pipeline import load_dictionary_config, search_key, shipped_architectures  # noqa: E402
 from tanas_nni.space import Architecture, build_model, fit_to_budget  # noqa: E402
 from tanas_nni.training import TrainConfig, fit, seeded_init  # noqa: E402
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--budget", default="cpu", help="a budget of benchmarks/suite.yml (its samples and retrain recipe)")
     p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
-    p.add_argument("--max-params", type=int, default=139426)
+    p.add_argument("--max-params", type=int, default=None, help="default: the budget's max_params")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dictionary-config", default="configs/dictionary.yml",
                    help="the default dictionary's config (written by `tanas init . --keep`)")
@@ -84,9 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := set(modes) - set(MODES):
         raise SystemExit(f"warm_start.py: --modes: {', '.join(sorted(unknown))} not one of {', '.join(MODES)}")
     torch.set_num_threads(a.threads)
-    suite = yaml.safe_load((REPO / "benchmarks/suite.yml").read_text())["budgets"][a.budget]
-    sizes = SplitSizes(**suite["samples"])
-    recipe = TrainConfig(**suite["retrain"])
+    budget = load_suite(REPO / "benchmarks" / "suite.yml", a.budget).active  # the suite's own reading of it
+    sizes, recipe = budget.samples, budget.retrain
+    if a.max_params is None:
+        a.max_params = budget.max_params
+    if a.max_params is None:
+        raise SystemExit(f"warm_start.py: budget {a.budget} has no max_params; give --max-params")
     dict_cfg = load_dictionary_config(a.dictionary_config)
     shipped = shipped_architectures(search_key(dict_cfg))
     if shipped is None:

@@ -22,9 +22,9 @@ from ..core.progress import ProgressFn
 from ..data import SplitSizes, TaskData, load_task
 from ..dictionary import DictionaryStore
 from ..space import Architecture, TaskAwareSpace, build_model
-from ..training import TrainConfig, count_parameters, derive_seed, fit, seeded_init
+from ..training import TrainConfig, count_parameters, derive_seed
 from .config import ArchitectureSearchConfig, DictionaryPipelineConfig
-from .search import retrain_finalists
+from .search import retrain, retrain_finalists
 
 __all__ = ["dictionary_architectures", "arch_parameters", "search_key", "shipped_architectures",
            "select_architecture"]
@@ -60,12 +60,6 @@ def shipped_architectures(key: str) -> dict | None:
     return None
 
 
-def _train(arch: Architecture, data: TaskData, recipe: TrainConfig, seed: int) -> dict:
-    with seeded_init(seed):
-        model = build_model(arch, data.num_classes, data.input_shape)
-    return fit(model, data, recipe, seed=seed, stage="architecture search", evaluate_test=False)
-
-
 def select_architecture(task_id: str, dict_cfg: DictionaryPipelineConfig, network_val_acc: float,
                         log: Callable[[str], None] = lambda m: None) -> dict:
     """Sample, rank cheaply, retrain the top few with the dictionary's recipe; the best retrained one (validation)."""
@@ -83,7 +77,7 @@ def select_architecture(task_id: str, dict_cfg: DictionaryPipelineConfig, networ
         pool = space.candidates(cfg.candidates, seed=seed + rnd, exclude=[t["key"] for t in tried])
         ranked = []
         for arch in pool:
-            r = _train(arch, small, rank_recipe, seed)
+            _, r = retrain(arch, small, rank_recipe, seed=seed, evaluate_test=False, stage="architecture search")
             ranked.append((r["val_acc"], arch))
             tried.append({"key": arch.key, "str": str(arch), "rank_val_acc": r["val_acc"], "round": rnd})
             log(f"{task_id}: rank {len(tried)} {arch} val acc {r['val_acc']:.2%}")
