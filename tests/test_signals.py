@@ -65,6 +65,24 @@ def test_a_signal_at_a_random_moment_stops_cleanly_and_the_rerun_resumes(sig, co
     assert all(torch.equal(full[k], cut[k]) for k in full)
 
 
+def test_a_signal_during_an_import_is_raised_once_the_import_has_finished(tmp_path, monkeypatch):
+    # Raised inside the import, the exception could cross a C++ extension's initialisation (torch's aborts the process);
+    # so the module is imported whole and the stop comes right after.
+    (tmp_path / "module_that_is_interrupted.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(0.3)\nCOMPLETE = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    previous = install_signal_handlers()
+    try:
+        with pytest.raises(Interrupted) as e:
+            import module_that_is_interrupted  # noqa: F401
+            time.sleep(2)  # the signal comes again here, outside any import
+            pytest.fail("the signal was lost")
+        assert e.value.signum == signal.SIGTERM and sys.modules["module_that_is_interrupted"].COMPLETE
+    finally:
+        restore_signal_handlers(previous)
+        sys.modules.pop("module_that_is_interrupted", None)
+
+
 def test_a_signal_inside_a_deferred_block_is_delivered_when_the_block_ends():
     previous = install_signal_handlers()
     try:

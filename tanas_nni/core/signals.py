@@ -10,6 +10,7 @@ previous state or the new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -31,7 +32,38 @@ class Interrupted(BaseException):
         return signal.Signals(self.signum).name
 
 
-def _raise(signum, frame):  # noqa: ARG001 (the signal module's handler signature)
+# Module names and file names of the import system's own frames (frozen in CPython builds, plain files in others).
+_IMPORT_MODULES = {"importlib._bootstrap", "importlib._bootstrap_external", "_frozen_importlib",
+                   "_frozen_importlib_external"}
+_REDELIVERY_SECONDS = 0.05
+_redeliveries: list[threading.Timer] = []
+
+
+def _importing(frame) -> bool:
+    """Whether the interrupted code runs inside an import (some module's top level, at any depth)."""
+    while frame is not None:
+        if frame.f_globals.get("__name__") in _IMPORT_MODULES or "importlib._bootstrap" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _redeliver(signum: int) -> None:
+    os.kill(os.getpid(), signum)
+
+
+def _raise(signum, frame):
+    # An exception raised while a module is being imported can cross a C++ extension's initialisation: torch's import
+    # calls back into Python from pybind11 code that cannot pass an exception on, and the process aborts (SIGABRT,
+    # exit 134) instead of stopping cleanly. So a signal that lands inside an import is sent again a moment later, and
+    # raised once no import is in progress. The import system has no hook for "the outermost import ended" that also
+    # covers importlib.import_module and imports started from C, hence the short timer (a daemon thread).
+    if _importing(frame):
+        timer = threading.Timer(_REDELIVERY_SECONDS, _redeliver, args=(signum,))
+        timer.daemon = True
+        _redeliveries.append(timer)
+        timer.start()
+        return
     raise Interrupted(signum)
 
 
@@ -51,6 +83,10 @@ def install_signal_handlers() -> dict:
 
 
 def restore_signal_handlers(previous: dict) -> None:
+    """Give the process the handlers it had; a signal still waiting to be sent again (it came during the last import
+    and the work finished first) is dropped, not delivered to handlers that did not ask for it."""
+    while _redeliveries:
+        _redeliveries.pop().cancel()
     for sig, handler in previous.items():
         signal.signal(sig, handler)
 
