@@ -413,3 +413,26 @@ def test_retrain_top_flag_reruns_fuse_only_and_compare_sweeps_pairs_the_two(suit
     assert f"| cat | 0 | {wrong[0]} / {wrong[1]} | " in text
     assert "| TA-NAS vs | one | two |" in text and "| `cnn5` |" in text
     assert cmp.main([str(a), str(tmp_path / "missing.csv")]) == 2
+
+
+# What each method's records of the suite's budgets hash to (cell cat-vs-rest, seed 0, the dictionary at a fixed path).
+# A finished record is reused only while its settings hash the same; an option added to a method, a budget or the
+# recipe must leave these alone at its old value (methods._LATER_OPTIONS, core.config.LATER), or every recorded sweep
+# becomes stale. Change a hash here only with a change that is meant to make the old records stale.
+PINNED_SETTINGS = {
+    "cpu": {"fuse-task-aware": "0bb33c304c75", "fuse-standard": "b7a7b0a4424a", "darts": "1868a7875fef",
+            "random": "5ce45587f76e", "random-one-shot": "73dd293412fe", "cnn5": "146aa3e3cca0"},
+    "gpu": {"fuse-task-aware": "d8102f4506c1", "fuse-standard": "3ce6cd60e77d", "darts": "027c4dc42c1a",
+            "random": "e20909aa73fd", "random-one-shot": "2dca5cf8283d", "cnn5": "64d782d3e880",
+            "resnet18": "3bb7f7062007"},
+}
+
+
+@pytest.mark.parametrize("budget", sorted(PINNED_SETTINGS))
+def test_the_suites_records_keep_their_settings_hash(suite, budget):
+    from tanas_nni.core.config import config_hash
+    from tanas_nni.experiment.compare.run import settings_of
+
+    cfg = suite.load_suite(REPO / "benchmarks" / "suite.yml", budget, {"dictionary": "/records/dictionary"})
+    cell = suite.cell_config(cfg, "quickdraw:cat-vs-rest", 0)
+    assert {m: config_hash(settings_of(cell, m)) for m in cfg.plan.methods} == PINNED_SETTINGS[budget]
