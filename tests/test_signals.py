@@ -83,6 +83,39 @@ def test_a_signal_during_an_import_is_raised_once_the_import_has_finished(tmp_pa
         sys.modules.pop("module_that_is_interrupted", None)
 
 
+def test_a_signal_from_an_import_survives_a_deferred_block_that_follows(tmp_path, monkeypatch):
+    (tmp_path / "module_interrupted_before_a_deferred_block.py").write_text(
+        "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    previous = install_signal_handlers()
+    try:
+        with pytest.raises(Interrupted) as e:
+            import module_interrupted_before_a_deferred_block  # noqa: F401
+            with signals_deferred():  # ends before the re-delivery: it must not drop it
+                pass
+            time.sleep(2)
+            pytest.fail("the signal was lost")
+        assert e.value.signum == signal.SIGINT
+    finally:
+        restore_signal_handlers(previous)
+        sys.modules.pop("module_interrupted_before_a_deferred_block", None)
+
+
+def test_an_entry_point_run_from_a_modules_top_level_is_still_stopped(tmp_path, monkeypatch):
+    # The import that runs the entry point is not one to wait for: the signal is raised at once, not sent round again.
+    (tmp_path / "module_that_runs_an_entry_point.py").write_text(
+        "import os, signal, time\nfrom tanas_nni.core.signals import run_stoppable\n"
+        "def work():\n    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(3)\n    return 0\n"
+        "started = time.perf_counter()\nCODE = run_stoppable(work, 'again')\n"
+        "SECONDS = time.perf_counter() - started\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        import module_that_runs_an_entry_point as m
+        assert m.CODE == 143 and m.SECONDS < 2
+    finally:
+        sys.modules.pop("module_that_runs_an_entry_point", None)
+
+
 def test_a_signal_inside_a_deferred_block_is_delivered_when_the_block_ends():
     previous = install_signal_handlers()
     try:

@@ -9,8 +9,8 @@ previous state or the new one, never half of one.
 """
 from __future__ import annotations
 
+import _thread
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -36,12 +36,15 @@ class Interrupted(BaseException):
 _IMPORT_MODULES = {"importlib._bootstrap", "importlib._bootstrap_external", "_frozen_importlib",
                    "_frozen_importlib_external"}
 _REDELIVERY_SECONDS = 0.05
-_redeliveries: list[threading.Timer] = []
+_pending: dict[int, threading.Timer] = {}  # at most one re-delivery waiting per signal
+_boundaries: list = []  # the frames that installed the handlers, innermost last: the stack walk stops there
 
 
 def _importing(frame) -> bool:
-    """Whether the interrupted code runs inside an import (some module's top level, at any depth)."""
-    while frame is not None:
+    """Whether the interrupted code runs inside an import started below the frame that installed the handlers (an entry
+    point that itself runs inside an import, e.g. from a module's top level, is not held up by that outer import)."""
+    boundary = _boundaries[-1] if _boundaries else None
+    while frame is not None and frame is not boundary:
         if frame.f_globals.get("__name__") in _IMPORT_MODULES or "importlib._bootstrap" in frame.f_code.co_filename:
             return True
         frame = frame.f_back
@@ -49,22 +52,33 @@ def _importing(frame) -> bool:
 
 
 def _redeliver(signum: int) -> None:
-    os.kill(os.getpid(), signum)
+    _pending.pop(signum, None)
+    # The signal as if it arrived again, on every platform (os.kill on Windows would end the process outright); it
+    # does nothing where the handler is no longer Python's.
+    _thread.interrupt_main(signum)
 
 
 def _raise(signum, frame):
     # An exception raised while a module is being imported can cross a C++ extension's initialisation: torch's import
     # calls back into Python from pybind11 code that cannot pass an exception on, and the process aborts (SIGABRT,
-    # exit 134) instead of stopping cleanly. So a signal that lands inside an import is sent again a moment later, and
-    # raised once no import is in progress. The import system has no hook for "the outermost import ended" that also
-    # covers importlib.import_module and imports started from C, hence the short timer (a daemon thread).
+    # exit 134) instead of stopping cleanly. So a signal that lands inside an import is delivered again a moment later,
+    # and raised once no import is in progress. The import system has no hook for "the outermost import ended" that
+    # also covers importlib.import_module and imports started from C, hence the short timer (a daemon thread).
     if _importing(frame):
-        timer = threading.Timer(_REDELIVERY_SECONDS, _redeliver, args=(signum,))
-        timer.daemon = True
-        _redeliveries.append(timer)
-        timer.start()
+        if signum not in _pending:
+            timer = threading.Timer(_REDELIVERY_SECONDS, _redeliver, args=(signum,))
+            timer.daemon = True
+            _pending[signum] = timer
+            timer.start()
         return
     raise Interrupted(signum)
+
+
+def _cancel_redeliveries() -> None:
+    for signum in list(_pending):
+        timer = _pending.pop(signum, None)
+        if timer is not None:
+            timer.cancel()
 
 
 def install_signal_handlers() -> dict:
@@ -79,14 +93,19 @@ def install_signal_handlers() -> dict:
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig in previous:
         signal.signal(sig, _raise)
+    _boundaries.append(sys._getframe(1))
     return previous
 
 
 def restore_signal_handlers(previous: dict) -> None:
-    """Give the process the handlers it had; a signal still waiting to be sent again (it came during the last import
-    and the work finished first) is dropped, not delivered to handlers that did not ask for it."""
-    while _redeliveries:
-        _redeliveries.pop().cancel()
+    """Give the process the handlers it had before :func:`install_signal_handlers`; a signal still waiting to be
+    delivered again (it came during the last import and the work finished first) is dropped, not handed to handlers
+    that did not ask for it."""
+    if not previous:
+        return
+    _cancel_redeliveries()
+    if _boundaries:
+        _boundaries.pop()
     for sig, handler in previous.items():
         signal.signal(sig, handler)
 
@@ -133,6 +152,7 @@ def signals_deferred() -> Iterator[None]:
     try:
         yield
     finally:
-        restore_signal_handlers(previous)
+        for sig, handler in previous.items():  # not restore_signal_handlers: a re-delivery on its way stays so
+            signal.signal(sig, handler)
         if pending:
             signal.raise_signal(pending[0])
