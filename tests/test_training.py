@@ -7,7 +7,8 @@ import torch
 from tanas_nni.data import SplitSizes, load_task
 from tanas_nni.core.errors import NumericalError
 from tanas_nni.models import build_network
-from tanas_nni.training import TrainConfig, fit, random_shift, seed_everything
+from tanas_nni.core.config import config_hash, to_dict
+from tanas_nni.training import TrainConfig, fit, random_flip, random_shift, seed_everything
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,28 @@ def test_random_shift_moves_content_within_bounds():
     assert y.shape == x.shape and torch.all(y.sum(dim=(1, 2, 3)) == 4)  # the blob is moved, never cut
     assert not torch.equal(y, x.expand_as(y))
     assert torch.equal(random_shift(x, 0, g), x)
+
+
+def test_random_flip_mirrors_about_half_of_the_images():
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(400, 1, 4, 4)
+    x[:, :, :, 0] = 1.0  # a bar on the left edge
+    y = random_flip(x, g)
+    mirrored = y[:, 0, 0, 3] == 1.0
+    assert torch.equal(y[mirrored], x[mirrored].flip(-1)) and torch.equal(y[~mirrored], x[~mirrored])
+    assert 150 < int(mirrored.sum()) < 250
+
+
+def test_flip_changes_training_only_when_on_and_leaves_old_hashes_alone(task):
+    # A recipe without the option hashes as before it existed (records, dictionary entries, shipped architectures).
+    assert "flip" not in to_dict(TrainConfig()) and to_dict(TrainConfig(flip=True))["flip"] is True
+    assert config_hash(TrainConfig()) == "d8aae85428fe" != config_hash(TrainConfig(flip=True))
+    m_off, _ = _train(task, flip=False)
+    m_plain, _ = _train(task)
+    m_on, _ = _train(task, flip=True)
+    weights = [list(m.state_dict().values()) for m in (m_off, m_plain, m_on)]
+    assert all(torch.equal(a, b) for a, b in zip(weights[0], weights[1]))
+    assert not all(torch.equal(a, b) for a, b in zip(weights[0], weights[2]))
 
 
 def test_recipe_validation():

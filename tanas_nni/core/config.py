@@ -169,7 +169,8 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
 def to_dict(obj: Any) -> Any:
     """Plain JSON/YAML-ready form of a (nested) config dataclass."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get("later") and getattr(obj, f.name) == f.default)}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     if isinstance(obj, dict):
@@ -207,6 +208,13 @@ def config_hash(obj: Any, length: int = 12) -> str:
     text = json.dumps(to_dict(obj), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
+
+LATER = {"later": True}
+"""Field metadata of an option added after hashes of its config existed (records, dictionary entries, the shipped
+architectures' provenance): ``field(default=False, metadata=LATER)``. :func:`to_dict`, and so :func:`config_hash`,
+leave the field out while it has its default, the behaviour of the code before it, so that those hashes stand. The
+default must therefore never change (old hashes would then stand for the new default), and must be a plain ``default``,
+not a ``default_factory``."""
 
 PATH = {"path": True}
 """Field metadata of a path-valued config field: ``field(default=None, metadata=PATH)``. :func:`load_config` resolves
