@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe  # noqa: E402
 from suite import load_suite  # noqa: E402
 
-from tanas_nni.data import load_task  # noqa: E402
+from tanas_nni.core.errors import TanasError  # noqa: E402
+from tanas_nni.data import canonical_task_id, load_task  # noqa: E402
 from tanas_nni.models import build_network  # noqa: E402
 from tanas_nni.training import count_parameters, fit, seeded_init  # noqa: E402
 
@@ -87,7 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/flip")
     a = p.parse_args(argv)
     seeds = [int(s) for s in a.seeds.split(",")]
-    load_suite(REPO / "benchmarks" / "suite.yml", a.budget)  # a bad budget fails here, with its one line
+    try:
+        load_suite(REPO / "benchmarks" / "suite.yml", a.budget)
+        for target in a.targets.split(","):
+            canonical_task_id(target, "--targets")
+    except TanasError as e:
+        print(f"flip.py: error: {e}", file=sys.stderr)
+        return 2
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "flip.jsonl"
