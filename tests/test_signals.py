@@ -2,6 +2,7 @@
 resumes to the same search result as an uninterrupted run."""
 from __future__ import annotations
 
+import importlib
 import os
 import random
 import signal
@@ -65,40 +66,28 @@ def test_a_signal_at_a_random_moment_stops_cleanly_and_the_rerun_resumes(sig, co
     assert all(torch.equal(full[k], cut[k]) for k in full)
 
 
-def test_a_signal_during_an_import_is_raised_once_the_import_has_finished(tmp_path, monkeypatch):
+@pytest.mark.parametrize("sig, then_a_deferred_block", [(signal.SIGTERM, False), (signal.SIGINT, True)])
+def test_a_signal_during_an_import_is_raised_once_the_import_has_finished(tmp_path, monkeypatch, sig,
+                                                                          then_a_deferred_block):
     # Raised inside the import, the exception could cross a C++ extension's initialisation (torch's aborts the process);
     # so the module is imported whole and the stop comes right after.
-    (tmp_path / "module_that_is_interrupted.py").write_text(
-        "import os, signal, time\nos.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(0.3)\nCOMPLETE = True\n")
+    name = f"module_interrupted_by_{sig.name.lower()}"
+    (tmp_path / f"{name}.py").write_text(
+        f"import os, signal, time\nos.kill(os.getpid(), signal.{sig.name})\ntime.sleep(0.3)\nCOMPLETE = True\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     previous = install_signal_handlers()
     try:
         with pytest.raises(Interrupted) as e:
-            import module_that_is_interrupted  # noqa: F401
+            importlib.import_module(name)
+            if then_a_deferred_block:
+                with signals_deferred():  # ends before the signal comes again: it must not drop it
+                    pass
             time.sleep(2)  # the signal comes again here, outside any import
             pytest.fail("the signal was lost")
-        assert e.value.signum == signal.SIGTERM and sys.modules["module_that_is_interrupted"].COMPLETE
+        assert e.value.signum == sig and sys.modules[name].COMPLETE
     finally:
         restore_signal_handlers(previous)
-        sys.modules.pop("module_that_is_interrupted", None)
-
-
-def test_a_signal_from_an_import_survives_a_deferred_block_that_follows(tmp_path, monkeypatch):
-    (tmp_path / "module_interrupted_before_a_deferred_block.py").write_text(
-        "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    previous = install_signal_handlers()
-    try:
-        with pytest.raises(Interrupted) as e:
-            import module_interrupted_before_a_deferred_block  # noqa: F401
-            with signals_deferred():  # ends before the re-delivery: it must not drop it
-                pass
-            time.sleep(2)
-            pytest.fail("the signal was lost")
-        assert e.value.signum == signal.SIGINT
-    finally:
-        restore_signal_handlers(previous)
-        sys.modules.pop("module_interrupted_before_a_deferred_block", None)
+        sys.modules.pop(name, None)
 
 
 def test_an_entry_point_run_from_a_modules_top_level_is_still_stopped(tmp_path, monkeypatch):
