@@ -113,7 +113,9 @@ class HandcraftedBudget:
 # --- what a record depends on ---------------------------------------------------------------------------------------
 # Options added after records existed, each (by its dotted place in a method's settings) with the value those records
 # ran: a method's settings leave an option out while it has that value, so that the records keep their hash. One rule
-# for every such option; a new option goes here with the value the code ran before it existed.
+# for every such option; a new option goes here with the value the code ran before it existed. (A field of a config
+# dataclass that is hashed whole, such as the training recipe, is marked core.config.LATER instead: its hash is taken
+# outside these settings too, by dictionary entries and the shipped architectures.)
 _LATER_OPTIONS = {"fuse.selection": "rounds", "max_params": None, "budget_scaling": None, "retrain_top": 1}
 # FUSE options the NNI strategies do not read; what of them reaches the NNI strategies (their supernet epochs, FUSE's
 # pool) is put in their settings as such (_searched_settings).
