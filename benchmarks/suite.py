@@ -510,7 +510,10 @@ def _resolved(cfg: SuiteConfig, budget: str) -> dict:
                                                           f"({f.weight_epochs} weight + {f.alpha_epochs} α epochs)",
         "FUSE candidate pool": f.pool(),
         "FUSE finalists retrained (retrain_top)": b.retrain_top,
-        "parameter budget of searched methods (max_params)": f"{b.max_params / 1e6:.3f} M" if b.max_params else "none",
+        "parameter budget of searched methods (max_params)": (f"{b.max_params / 1e6:.3f} M"
+                                                              + (", every winner scaled up to it (fill_budget)"
+                                                                 if b.fill_budget else "")
+                                                              if b.max_params else "none"),
         "DARTS supernet epochs": (d.epochs if d and d.epochs else f.weight_epochs_total()),
         "RandomOneShot supernet epochs + scored subnets": (f"{ros.epochs or f.weight_epochs_total()} + {ros.subnets}"
                                                           if ros else "—"),
@@ -548,7 +551,10 @@ def _strategy_notes(cfg: SuiteConfig, planned: set[str]) -> list[str]:
                 if b.retrain_top > 1 else "")
              + (f" Every candidate is scaled down to at most {b.max_params:,} parameters (`max_params`); NNI's "
                 f"strategies' winners are scaled to it by the same rule before retraining."
-                if b.max_params else "")]
+                if b.max_params else "")
+             + (" With `fill_budget`, every searched method's network (each FUSE finalist, each NNI strategy's "
+                "export) is then scaled up by the same compound rule to spend the budget before its retraining."
+                if b.fill_budget else "")]
     if d is not None:
         why = "as set by the budget" if d.epochs else "FUSE's total weight epochs (rounds × cycles × weight epochs)"
         lines.append(f"- **NNI DARTS**: `DARTS()` with NNI's defaults (architecture lr 3e-4, no warm-up); its "

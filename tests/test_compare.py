@@ -259,6 +259,27 @@ def test_fuse_selection_reruns_what_it_changes_only(dictionary, data_dir, tmp_pa
     assert halving.active.fuse_weight_epochs() == 3 and rounds.active.fuse_weight_epochs() == 2
 
 
+def test_fill_budget_reruns_the_searched_methods_and_grows_their_winners(dictionary, data_dir, tmp_path):
+    """``fill_budget`` is every searched method's: off (the default) it leaves the settings as before the option
+    existed; on, it changes the searched methods' records and no handcrafted one, and an NNI strategy's export is
+    scaled up within the budget before its retraining (the same search, a larger network)."""
+    from tanas_nni.core.config import config_hash
+    from tanas_nni.experiment.compare.run import settings_of
+
+    budget = {**TINY, "max_params": 2_000_000}
+    plain = _cfg(tmp_path / "plain", dictionary, data_dir, budgets={"tiny": budget})
+    fill = _cfg(tmp_path / "fill", dictionary, data_dir, budgets={"tiny": {**budget, "fill_budget": True}})
+    assert "fill_budget" not in settings_of(plain, "darts")
+    changed = {m for m in ("fuse-task-aware", "fuse-standard", "darts", "random-one-shot", "random", "cnn5")
+               if config_hash(settings_of(plain, m)) != config_hash(settings_of(fill, m))}
+    assert changed == {"fuse-task-aware", "fuse-standard", "darts", "random-one-shot", "random"}
+    small, grown = run_method(plain, "random-one-shot"), run_method(fill, "random-one-shot")
+    assert grown["exported"] == small["exported"]
+    assert small["parameters"] < grown["parameters"] <= 2_000_000
+    with pytest.raises(TanasError, match="fill_budget: there is no parameter budget to fill"):
+        _cfg(tmp_path, dictionary, data_dir, budgets={"tiny": {**TINY, "fill_budget": True}})
+
+
 def test_retrain_top_reruns_the_fuse_methods_only(dictionary, data_dir, tmp_path):
     """``retrain_top`` is the FUSE methods': 1 (the default) leaves their settings as before the option existed; 2
     changes their records' settings and no other method's."""

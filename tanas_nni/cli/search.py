@@ -38,7 +38,11 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, help="seed of data, candidates, search and retraining (default 0)")
     p.add_argument("--threads", type=int, help="torch threads")
     p.add_argument("--max-params", type=int, metavar="N",
-                   help="parameter budget: every candidate is scaled down (stem, then cells) to at most N parameters")
+                   help="parameter budget: every candidate is scaled down (depth and width together) to at most N "
+                        "parameters")
+    p.add_argument("--fill-budget", action="store_true", default=None,
+                   help="scale FUSE's finalists up to spend --max-params before retraining them (the search picks the "
+                        "design, the budget its size)")
     p.add_argument("--retrain-top", type=int, metavar="K",
                    help="retrain FUSE's best K candidates from scratch and keep the best on validation "
                         "(default: the config's, else 1)")
@@ -55,6 +59,7 @@ def _search(args) -> int:
         "data_dir": args.data_dir, "k": args.k, "method": args.method, "tau": args.tau,
         "space_file": args.space_file, "candidates": args.candidates, "seed": args.seed, "threads": args.threads,
         "max_params": args.max_params, "retrain_top": args.retrain_top,
+        "fill_budget": args.fill_budget,
         "out": args.out,
         "fuse.rounds": args.rounds, "fuse.candidates_per_round": args.candidates_per_round,
         "fuse.cycles": args.cycles, "fuse.weight_epochs": args.weight_epochs, "fuse.alpha_epochs": args.alpha_epochs,

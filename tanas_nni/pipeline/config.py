@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.config import PATH, check_range, check_seed, load_config
+from ..core.config import LATER, PATH, check_range, check_seed, load_config
 from ..core.errors import TanasError
 from ..data import SplitSizes, canonical_task_id
 from ..dictionary import DictionaryConfig
 from ..distance import distance_names
-from ..space import check_max_params
+from ..space import check_fill_budget, check_max_params
 from ..strategy import FuseConfig, strategy_names
 from ..training import TrainConfig
 
@@ -112,9 +112,12 @@ class SearchConfig:
     max_params: int | None = None  # parameter budget: candidates are scaled down to it (tanas_nni.space.fit_to_budget)
     # the strategy's best retrain_top candidates are each retrained; the best on validation is kept (and tested once)
     retrain_top: int = 1
+    # the finalists are scaled up to spend max_params before they are retrained (tanas_nni.space.grow_to_budget)
+    fill_budget: bool = field(default=False, metadata=LATER)
 
     def __post_init__(self):
         check_max_params(self.max_params)
+        check_fill_budget(self.fill_budget, self.max_params)
         if self.target:
             self.target = canonical_task_id(self.target, "target")
         if self.space not in SPACES:

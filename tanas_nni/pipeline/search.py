@@ -28,7 +28,7 @@ from ..core.progress import Epoch, Finished, Message, ProgressFn, SearchDone
 from ..core.records import atomic_write_json, library_versions
 from ..data import TaskData, canonical_task_id, load_task, task_folder
 from ..dictionary import DictionaryStore
-from ..space import Architecture, build_model, fit_pool_to_budget, parameter_count, whole_network_space
+from ..space import Architecture, build_model, fit_pool_to_budget, grow_to_budget, parameter_count, whole_network_space
 from ..strategy import FuseConfig, fuse_evaluator, get_strategy, nas_experiment
 from ..training import TrainConfig, count_parameters, evaluate, fit, recalibrate_bn, seeded_init
 from .config import SearchConfig
@@ -192,6 +192,20 @@ def finalists(ranking: list[dict], candidates: list[Architecture], top: int) -> 
     return [candidates[int(r["choice"])] for r in rows]
 
 
+def grown_finalists(archs: list[Architecture], max_params: int, data: TaskData) -> list[tuple[Architecture, Architecture]]:
+    """Each finalist with its network scaled up to spend ``max_params`` (:func:`tanas_nni.space.grow_to_budget`), as
+    ``(grown, searched)`` pairs in the strategy's order; a finalist that grows into one already listed is dropped."""
+    out, seen = [], set()
+    for arch in archs:
+        grown = grow_to_budget(arch, max_params, data.num_classes, data.input_shape)
+        if grown is None:  # the search's candidates were fitted to the budget, so only a caller's own pool gets here
+            raise TanasError(f"fill_budget: the finalist {arch} has more than max_params={max_params} parameters")
+        if grown.key not in seen:
+            seen.add(grown.key)
+            out.append((grown, arch))
+    return out
+
+
 def retrain_finalists(archs: list[Architecture], data: TaskData, recipe: TrainConfig, seed: int = 0,
                       progress: ProgressFn | None = None, evaluate_test: bool = True, stage: str = "retrain"
                       ) -> tuple[Architecture, torch.nn.Module, dict, list[dict]]:
@@ -266,8 +280,17 @@ def run_pipeline(cfg: SearchConfig, progress: ProgressFn | None = None, store: D
     progress(SearchDone("search", winner=str(result.winner), seconds=search_seconds))
 
     archs = finalists(result.ranking, result.candidates, cfg.retrain_top)
+    searched = {a.key: a for a in archs}
+    if cfg.fill_budget:
+        pairs = grown_finalists(archs, cfg.max_params, data)
+        archs, searched = [g for g, _ in pairs], {g.key: s for g, s in pairs}
+        for grown, s in pairs:
+            if grown.key != s.key:
+                progress(Message("retrain", text=f"scaled up to the budget: {s} -> {grown}"))
     arch, model, fit_result, finalist_rows = retrain_finalists(archs, data, cfg.retrain, seed=cfg.seed,
                                                                progress=progress)
+    for row in finalist_rows:  # the network the search compared, before any scaling up
+        row["searched"] = str(searched[row["key"]])
     # The finalists' trainings but the kept one's are part of the search: they decided, and only the kept network is
     # the retrained result.
     finalist_seconds = sum(r["seconds"] for r in finalist_rows if not r["kept"])
@@ -283,7 +306,7 @@ def run_pipeline(cfg: SearchConfig, progress: ProgressFn | None = None, store: D
         "retrain_seconds": fit_result["seconds"], "device": device_description(),
         "data_fingerprint": data.fingerprint, "split_sizes": data.sizes(), "rounds_run": result.rounds_run,
         "candidates": len(result.candidates), "winner_key": arch.key, "architecture": str(arch),
-        "retrain_top": cfg.retrain_top, "strategy_winner": str(result.winner),
+        "retrain_top": cfg.retrain_top, "fill_budget": cfg.fill_budget, "strategy_winner": str(result.winner),
         "strategy_winner_key": result.winner.key, "finalists": finalist_rows,
         "neighbours": [{"task": t, "distance": d, "weight": w} for t, d, w in getattr(space, "neighbours", [])],
         "versions": library_versions(),

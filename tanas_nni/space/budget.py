@@ -13,8 +13,8 @@ from ..core.errors import TanasError
 from .architecture import Architecture, Cell, CellTopology, Skeleton
 from .network import build_model
 
-__all__ = ["SCALING_RULE", "parameter_count", "fit_to_budget", "fit_pool_to_budget", "fit_skeleton_to_budget",
-           "check_max_params"]
+__all__ = ["SCALING_RULE", "MAX_GROWTH_PHI", "parameter_count", "check_fill_budget", "fit_to_budget", "grow_to_budget", "fit_pool_to_budget",
+           "fit_skeleton_to_budget", "check_max_params"]
 
 
 def check_max_params(value, where: str = "max_params") -> int | None:
@@ -24,6 +24,14 @@ def check_max_params(value, where: str = "max_params") -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise TanasError(f"{where}: must be a positive integer (a number of parameters, e.g. 140000), got {value!r}")
     return value
+
+
+def check_fill_budget(fill: bool, max_params: int | None, where: str = "fill_budget") -> bool:
+    """``fill`` unless it asks to fill a budget that is not set, else a one-line error."""
+    if fill and max_params is None:
+        raise TanasError(f"{where}: there is no parameter budget to fill; set max_params (--max-params N) or turn "
+                         f"{where} off")
+    return fill
 
 
 def parameter_count(arch: Architecture, num_classes: int, input_shape: Sequence[int]) -> int:
@@ -69,6 +77,53 @@ def fit_to_budget(arch: Architecture, max_params: int, num_classes: int,
             return cand
         if cells == 1 and stem == 1:
             return None
+
+
+# How far a network may grow (grow_to_budget): φ ≤ 4 multiplies depth by at most 2.1 and width by 1.5, about 4× the
+# compute, so a cell with few parameters (pooling, skips) does not become a very deep, slow network to fill the budget.
+MAX_GROWTH_PHI = 4.0
+
+
+def _grown(skel: Skeleton, phi: float) -> Skeleton:
+    """``skel`` scaled up by the compound coefficient ``phi`` > 0; each reduction keeps its relative depth (a cell at
+    index r of n moves to ⌊r·n'/n + ½⌋ of n'), so the added cells are spread over the resolutions as the skeleton
+    spread its own."""
+    cells = min(64, round(skel.cells * DEPTH_STEP ** phi))
+    stem = min(1024, round(skel.stem * WIDTH_STEP ** phi))
+    # Half up, not round()'s half to even: indices at least one apart stay distinct when spread by a factor ≥ 1.
+    reductions = tuple(int(r * cells / skel.cells + 0.5) for r in skel.reductions)
+    return Skeleton(stem, cells, reductions)
+
+
+def grow_to_budget(arch: Architecture, max_params: int, num_classes: int,
+                   input_shape: Sequence[int]) -> Architecture | None:
+    """``arch`` scaled up to spend ``max_params``: the same cell with depth and width grown together (the compound rule
+    of :func:`fit_to_budget`, φ raised in the same quarter steps, at most ``MAX_GROWTH_PHI``) to the largest φ that
+    fits, then the stem widened channel by channel while it fits, up to its width at ``MAX_GROWTH_PHI``. ``arch`` itself when
+    not even a channel more fits; None when ``arch`` does not fit at all (:func:`fit_to_budget` shrinks it).
+
+    Why: a one-shot search compares candidates after a fraction of their training, which favours small networks
+    that learn fast (docs/fuse.md); the search then decides the design and this step the size, as EfficientNet
+    scales up a network found small (Tan & Le, 2019)."""
+    if parameter_count(arch, num_classes, input_shape) > max_params:
+        return None
+    best, phi = arch, 0.0
+    while phi < MAX_GROWTH_PHI:
+        skel = _grown(arch.skeleton, phi + PHI_STEP)
+        cand = Architecture(skel, arch.cell)
+        # Depth and width only grow with φ, so the count does too: the first step that does not fit ends the search.
+        if skel != best.skeleton and parameter_count(cand, num_classes, input_shape) > max_params:
+            break
+        best, phi = cand, phi + PHI_STEP
+    # Depth moves in whole cells: the stem takes, channel by channel, what the budget leaves, up to the width of the
+    # largest φ (the growth's bound holds for width too).
+    skel, widest = best.skeleton, _grown(arch.skeleton, MAX_GROWTH_PHI).stem
+    while skel.stem < widest:
+        wider = Architecture(Skeleton(skel.stem + 1, skel.cells, skel.reductions), arch.cell)
+        if parameter_count(wider, num_classes, input_shape) > max_params:
+            break
+        best, skel = wider, wider.skeleton
+    return best
 
 
 def fit_pool_to_budget(pool: list[Architecture], max_params: int, num_classes: int,

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...core.config import PATH, check_range, load_config
+from ...core.config import LATER, PATH, check_range, load_config
 from ...core.errors import TanasError
 from ...data import SplitSizes, canonical_task_id
 from ...pipeline.config import check_distance, check_retrain_top
-from ...space import check_max_params
+from ...space import check_fill_budget, check_max_params
 from ...strategy import FuseConfig
 from ...training import TrainConfig
 from .registry import METHODS, check_method, method_names, method_spec
@@ -36,6 +36,10 @@ class CompareBudget:
     ``retrain_top``: the FUSE methods retrain FUSE's best ``retrain_top`` candidates and keep the best on validation
     (:func:`tanas_nni.pipeline.retrain_finalists`); the extra trainings count in their search cost. NNI's strategies
     export one network each (random search already keeps its best trial on validation).
+
+    ``fill_budget``: every searched method's network (each FUSE finalist, each NNI strategy's export) is scaled up to
+    spend ``max_params`` before it is retrained (:func:`tanas_nni.space.grow_to_budget`): the search picks the design,
+    the budget its size. Off by default.
     """
 
     samples: SplitSizes = field(default_factory=SplitSizes)
@@ -43,10 +47,12 @@ class CompareBudget:
     fuse: FuseConfig = field(default_factory=FuseConfig)
     max_params: int | None = None
     retrain_top: int = 1
+    fill_budget: bool = field(default=False, metadata=LATER)
     methods: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         check_max_params(self.max_params)
+        check_fill_budget(self.fill_budget, self.max_params)
         check_retrain_top(self.retrain_top, self.fuse.pool())
         given = dict(self.methods or {})
         for name in given:

@@ -52,7 +52,7 @@ from ...core.progress import Epoch, Event, Finished, Step
 from ...models import build_network
 from ...models.handcrafted import HANDCRAFTED
 from ...pipeline import retrain, run_pipeline
-from ...space import SCALING_RULE, architecture_from_sample, cell_space, fit_to_budget
+from ...space import SCALING_RULE, architecture_from_sample, cell_space, fit_to_budget, grow_to_budget
 from ...strategy import SeededRandomOneShot, TensorBatches, nas_experiment
 from ...training import (TrainConfig, count_parameters, evaluate, fit, recalibrate_bn, reinitialise, seed_everything,
                          seeded_init)
@@ -116,7 +116,8 @@ class HandcraftedBudget:
 # for every such option; a new option goes here with the value the code ran before it existed. (A field of a config
 # dataclass that is hashed whole, such as the training recipe, is marked core.config.LATER instead: its hash is taken
 # outside these settings too, by dictionary entries and the shipped architectures.)
-_LATER_OPTIONS = {"fuse.selection": "rounds", "max_params": None, "budget_scaling": None, "retrain_top": 1}
+_LATER_OPTIONS = {"fuse.selection": "rounds", "max_params": None, "budget_scaling": None, "retrain_top": 1,
+                  "fill_budget": False}
 # FUSE options the NNI strategies do not read; what of them reaches the NNI strategies (their supernet epochs, FUSE's
 # pool) is put in their settings as such (_searched_settings).
 _FUSE_ONLY_OPTIONS = ("selection",)
@@ -145,7 +146,7 @@ def _space_settings(cfg, space: str = "task-aware", fuse_reads_it: bool = True) 
     if space == "task-aware":
         s.update(dictionary=str(Path(cfg.dictionary).resolve()), k=cfg.k, distance=cfg.distance, tau=cfg.tau)
     b = cfg.active.max_params
-    s.update(max_params=b, budget_scaling=SCALING_RULE if b is not None else None)
+    s.update(max_params=b, budget_scaling=SCALING_RULE if b is not None else None, fill_budget=cfg.active.fill_budget)
     return s
 
 
@@ -179,7 +180,8 @@ def _within_budget(ctx: Context, arch):
     candidates (:func:`tanas_nni.space.fit_to_budget`: depth and width together), so every method's
     retrained network fills the same budget. NNI searches the cell space at its own width: a supernet strategy cannot
     honour a per-network budget during the search, and a skeleton narrowed until its largest member fits leaves the
-    typical member a tenth of the budget."""
+    typical member a tenth of the budget. With ``fill_budget`` it is then scaled up to spend the budget, as FUSE's
+    finalists are."""
     b = ctx.budget.max_params
     if b is None:
         return arch
@@ -187,6 +189,8 @@ def _within_budget(ctx: Context, arch):
     if fitted is None:
         raise TanasError(f"max_params: the exported network {arch} does not fit in {b} parameters even with one cell "
                          f"and a one-channel stem; raise max_params")
+    if ctx.budget.fill_budget:
+        fitted = grow_to_budget(fitted, b, ctx.data.num_classes, ctx.data.input_shape)
     return fitted
 
 

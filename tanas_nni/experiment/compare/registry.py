@@ -75,7 +75,7 @@ class Context:
         return SearchConfig(target=c.target, space=space, dictionary=c.dictionary, data_dir=c.data_dir, k=c.k,
                             method=c.distance, tau=c.tau, space_file=c.space_file, seed=c.seed, samples=b.samples,
                             fuse=b.fuse, retrain=b.retrain, out=str(self.workdir), threads=c.threads,
-                            max_params=b.max_params, retrain_top=b.retrain_top)
+                            max_params=b.max_params, retrain_top=b.retrain_top, fill_budget=b.fill_budget)
 
     def task_aware_space(self):
         """The task-aware space of the target (built once per method run; its cost is ``space_seconds``)."""
