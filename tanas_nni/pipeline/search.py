@@ -192,18 +192,18 @@ def finalists(ranking: list[dict], candidates: list[Architecture], top: int) -> 
     return [candidates[int(r["choice"])] for r in rows]
 
 
-def grown_finalists(archs: list[Architecture], max_params: int, data: TaskData) -> list[tuple[Architecture, Architecture]]:
+def grown_finalists(archs: list[Architecture], max_params: int, data: TaskData
+                    ) -> list[tuple[Architecture, list[Architecture]]]:
     """Each finalist with its network scaled up to spend ``max_params`` (:func:`tanas_nni.space.grow_to_budget`), as
-    ``(grown, searched)`` pairs in the strategy's order; a finalist that grows into one already listed is dropped."""
-    out, seen = [], set()
+    ``(grown, searched)`` pairs in the strategy's order. Finalists that grow into one network (two skeletons of one
+    cell can) are trained once: ``searched`` lists them all, best first."""
+    out: dict[str, tuple[Architecture, list[Architecture]]] = {}
     for arch in archs:
         grown = grow_to_budget(arch, max_params, data.num_classes, data.input_shape)
         if grown is None:  # the search's candidates were fitted to the budget, so only a caller's own pool gets here
             raise TanasError(f"fill_budget: the finalist {arch} has more than max_params={max_params} parameters")
-        if grown.key not in seen:
-            seen.add(grown.key)
-            out.append((grown, arch))
-    return out
+        out.setdefault(grown.key, (grown, []))[1].append(arch)
+    return list(out.values())
 
 
 def retrain_finalists(archs: list[Architecture], data: TaskData, recipe: TrainConfig, seed: int = 0,
@@ -280,17 +280,23 @@ def run_pipeline(cfg: SearchConfig, progress: ProgressFn | None = None, store: D
     progress(SearchDone("search", winner=str(result.winner), seconds=search_seconds))
 
     archs = finalists(result.ranking, result.candidates, cfg.retrain_top)
-    searched = {a.key: a for a in archs}
+    searched = {a.key: [a] for a in archs}
     if cfg.fill_budget:
         pairs = grown_finalists(archs, cfg.max_params, data)
         archs, searched = [g for g, _ in pairs], {g.key: s for g, s in pairs}
-        for grown, s in pairs:
-            if grown.key != s.key:
-                progress(Message("retrain", text=f"scaled up to the budget: {s} -> {grown}"))
+        for grown, group in pairs:
+            for s in group:
+                if grown.key != s.key:
+                    progress(Message("retrain", text=f"scaled up to the budget: {s} -> {grown}"))
+            if len(group) > 1:
+                progress(Message("retrain", text=f"{len(group)} finalists grow into one network, trained once: "
+                                                 + ", ".join(map(str, group))))
     arch, model, fit_result, finalist_rows = retrain_finalists(archs, data, cfg.retrain, seed=cfg.seed,
                                                                progress=progress)
-    for row in finalist_rows:  # the network the search compared, before any scaling up
-        row["searched"] = str(searched[row["key"]])
+    for row in finalist_rows:  # the network the search compared, before any scaling up (several if they grew into one)
+        row["searched"] = str(searched[row["key"]][0])
+        if len(searched[row["key"]]) > 1:
+            row["also_searched"] = [str(a) for a in searched[row["key"]][1:]]
     # The finalists' trainings but the kept one's are part of the search: they decided, and only the kept network is
     # the retrained result.
     finalist_seconds = sum(r["seconds"] for r in finalist_rows if not r["kept"])

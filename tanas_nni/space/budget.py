@@ -29,8 +29,8 @@ def check_max_params(value, where: str = "max_params") -> int | None:
 def check_fill_budget(fill: bool, max_params: int | None, where: str = "fill_budget") -> bool:
     """``fill`` unless it asks to fill a budget that is not set, else a one-line error."""
     if fill and max_params is None:
-        raise TanasError(f"{where}: there is no parameter budget to fill; set max_params (--max-params N) or turn "
-                         f"{where} off")
+        raise TanasError(f"{where}: there is no parameter budget to fill; set max_params (a number of parameters) "
+                         f"or turn {where} off")
     return fill
 
 
@@ -107,14 +107,14 @@ def grow_to_budget(arch: Architecture, max_params: int, num_classes: int,
     scales up a network found small (Tan & Le, 2019)."""
     if parameter_count(arch, num_classes, input_shape) > max_params:
         return None
-    best, phi = arch, 0.0
-    while phi < MAX_GROWTH_PHI:
-        skel = _grown(arch.skeleton, phi + PHI_STEP)
-        cand = Architecture(skel, arch.cell)
-        # Depth and width only grow with φ, so the count does too: the first step that does not fit ends the search.
-        if skel != best.skeleton and parameter_count(cand, num_classes, input_shape) > max_params:
-            break
-        best, phi = cand, phi + PHI_STEP
+    # Every step is tried and the largest φ that fits kept: each is rounded from the original skeleton, so a run of
+    # cells between two reductions can shorten from one step to the next, and the count is not proven to only grow.
+    best = arch
+    for step in range(1, round(MAX_GROWTH_PHI / PHI_STEP) + 1):
+        skel = _grown(arch.skeleton, step * PHI_STEP)
+        if skel != best.skeleton and parameter_count(Architecture(skel, arch.cell), num_classes,
+                                                     input_shape) <= max_params:
+            best = Architecture(skel, arch.cell)
     # Depth moves in whole cells: the stem takes, channel by channel, what the budget leaves, up to the width of the
     # largest φ (the growth's bound holds for width too).
     skel, widest = best.skeleton, _grown(arch.skeleton, MAX_GROWTH_PHI).stem

@@ -219,6 +219,7 @@ def _fuse(space: str) -> MethodFn:
         return Outcome(str(result.architecture), result.architecture.to_dict(), metrics["parameters"], fit_result,
                        metrics["search_seconds"],
                        {"fuse": to_dict(ctx.budget.fuse), "max_params": ctx.budget.max_params,
+                        "fill_budget": ctx.budget.fill_budget,
                         "candidates": metrics["candidates"], "space": space, "retrain_top": ctx.budget.retrain_top,
                         "k": ctx.cfg.k if space == "task-aware" else None,
                         "distance": ctx.cfg.distance if space == "task-aware" else None},
