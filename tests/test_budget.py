@@ -94,6 +94,9 @@ def test_fill_budget_retrains_the_finalists_grown(data_dir, tiny_space, tmp_path
             assert metrics["architecture"] == str(grown)
             assert metrics["parameters"] == parameter_count(grown, 2, (1, 28, 28))
     assert "fill_budget: true" in (out / "config.yml").read_text()
+    kept = next(r for r in metrics["finalists"] if r["kept"])
+    from tanas_nni.cli.search import summary
+    assert f"searched as  {kept['searched']}" in summary(metrics, out)
 
 
 def test_finalists_that_grow_into_one_network_are_trained_once(data_dir):

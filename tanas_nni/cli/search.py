@@ -80,6 +80,7 @@ def summary(m: dict, out) -> str:
         f"target       {m['target']}  ({m['space']} space, {m['strategy']}, seed {m['seed']})",
         f"nearest      {near}",
         f"winner       {m['architecture']}",
+        *_grown_line(m),
         *_finalists_line(m),
         f"test error   {100 * m['test_error']:.2f} %   ({m['parameters_m']:.3f} M parameters)",
         f"search time  {m['search_seconds']:.1f} s (space {m['space_seconds']:.1f} s, FUSE {m['fuse_seconds']:.1f} s"
@@ -87,6 +88,14 @@ def summary(m: dict, out) -> str:
         + f"); retraining {m['retrain_seconds']:.1f} s",
         f"export       {out}  (metrics.json, architecture.json, weights.pt: tanas_nni.pipeline.load_exported)",
     ])
+
+
+def _grown_line(m: dict) -> list[str]:
+    """With ``fill_budget``: the network as the search compared it, when it was grown to the budget."""
+    kept = next((r for r in m.get("finalists") or [] if r["kept"]), None)
+    if not m.get("fill_budget") or kept is None or kept.get("searched") in (None, kept["architecture"]):
+        return []
+    return [f"searched as  {kept['searched']}  (grown to spend --max-params {m['max_params']})"]
 
 
 def _finalists_line(m: dict) -> list[str]:
