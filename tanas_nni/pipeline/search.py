@@ -279,24 +279,18 @@ def run_pipeline(cfg: SearchConfig, progress: ProgressFn | None = None, store: D
     search_seconds = space_seconds + result.seconds
     progress(SearchDone("search", winner=str(result.winner), seconds=search_seconds))
 
+    # (network to retrain, the searched networks it stands for): itself, or with fill_budget its grown form
     archs = finalists(result.ranking, result.candidates, cfg.retrain_top)
-    searched = {a.key: [a] for a in archs}
-    if cfg.fill_budget:
-        pairs = grown_finalists(archs, cfg.max_params, data)
-        archs, searched = [g for g, _ in pairs], {g.key: s for g, s in pairs}
-        for grown, group in pairs:
-            for s in group:
-                if grown.key != s.key:
-                    progress(Message("retrain", text=f"scaled up to the budget: {s} -> {grown}"))
-            if len(group) > 1:
-                progress(Message("retrain", text=f"{len(group)} finalists grow into one network, trained once: "
-                                                 + ", ".join(map(str, group))))
-    arch, model, fit_result, finalist_rows = retrain_finalists(archs, data, cfg.retrain, seed=cfg.seed,
-                                                               progress=progress)
-    for row in finalist_rows:  # the network the search compared, before any scaling up (several if they grew into one)
-        row["searched"] = str(searched[row["key"]][0])
-        if len(searched[row["key"]]) > 1:
-            row["also_searched"] = [str(a) for a in searched[row["key"]][1:]]
+    pairs = grown_finalists(archs, cfg.max_params, data) if cfg.fill_budget else [(a, [a]) for a in archs]
+    for grown, group in pairs:
+        if group != [grown]:
+            progress(Message("retrain", text=f"scaled up to the budget: {', '.join(map(str, group))} -> {grown}"))
+    arch, model, fit_result, finalist_rows = retrain_finalists([g for g, _ in pairs], data, cfg.retrain,
+                                                               seed=cfg.seed, progress=progress)
+    for row, (_, group) in zip(finalist_rows, pairs):  # what the search compared, before any scaling up
+        row["searched"] = str(group[0])
+        if len(group) > 1:  # finalists that grew into one network, trained once
+            row["also_searched"] = [str(a) for a in group[1:]]
     # The finalists' trainings but the kept one's are part of the search: they decided, and only the kept network is
     # the retrained result.
     finalist_seconds = sum(r["seconds"] for r in finalist_rows if not r["kept"])

@@ -18,12 +18,12 @@ from .nni_spaces import (CANDIDATE_LABEL, CellSpace, WholeNetworkSpace, architec
 from .ops import OPERATIONS, build_operation, register_operation
 from .spec import STANDARD_SPACE, SpaceSpec, load_space
 from .task_aware import DEFAULT_TAU, TaskAwareSpace, closeness_weights
-from .budget import (SCALING_RULE, check_fill_budget, check_max_params, fit_pool_to_budget, fit_skeleton_to_budget, fit_to_budget,
-                     grow_to_budget, parameter_count)
+from .budget import (SCALING_RULE, check_fill_budget, check_max_params, fit_pool_to_budget, fit_skeleton_to_budget,
+                     fit_to_budget, grow_to_budget, parameter_count)
 
 __all__ = ["Architecture", "Skeleton", "Cell", "CellTopology", "live_edges", "build_model", "Network",
            "SpaceSpec", "load_space", "STANDARD_SPACE", "CandidateGenerator", "TaskAwareSpace", "DEFAULT_TAU",
            "closeness_weights", "whole_network_space", "cell_space", "architecture_from_sample", "WholeNetworkSpace",
            "CellSpace", "CANDIDATE_LABEL", "edge_label", "OPERATIONS", "register_operation",
-           "build_operation", "SCALING_RULE", "check_fill_budget", "check_max_params", "fit_pool_to_budget", "fit_skeleton_to_budget",
-           "fit_to_budget", "grow_to_budget", "parameter_count"]
+           "build_operation", "SCALING_RULE", "check_fill_budget", "check_max_params", "fit_pool_to_budget",
+           "fit_skeleton_to_budget", "fit_to_budget", "grow_to_budget", "parameter_count"]

@@ -13,8 +13,8 @@ from ..core.errors import TanasError
 from .architecture import Architecture, Cell, CellTopology, Skeleton
 from .network import build_model
 
-__all__ = ["SCALING_RULE", "MAX_GROWTH_PHI", "parameter_count", "check_fill_budget", "fit_to_budget", "grow_to_budget", "fit_pool_to_budget",
-           "fit_skeleton_to_budget", "check_max_params"]
+__all__ = ["SCALING_RULE", "MAX_GROWTH_PHI", "parameter_count", "check_fill_budget", "fit_to_budget", "grow_to_budget",
+           "fit_pool_to_budget", "fit_skeleton_to_budget", "check_max_params"]
 
 
 def check_max_params(value, where: str = "max_params") -> int | None:
@@ -47,6 +47,20 @@ PHI_STEP = 0.25  # φ is lowered in quarter steps, so the scaled network ends cl
 SCALING_RULE = "compound-1.2-1.1"
 
 
+def _widened(arch: Architecture, up_to: int, max_params: int, num_classes: int,
+             input_shape: Sequence[int]) -> Architecture:
+    """``arch`` with its stem widened channel by channel, up to ``up_to`` channels, while it fits ``max_params``.
+
+    Depth moves in whole cells, a coarse step: after either scaling the stem takes what the budget leaves."""
+    skel = arch.skeleton
+    while skel.stem < up_to:
+        wider = Architecture(Skeleton(skel.stem + 1, skel.cells, skel.reductions), arch.cell)
+        if parameter_count(wider, num_classes, input_shape) > max_params:
+            break
+        arch, skel = wider, wider.skeleton
+    return arch
+
+
 def fit_to_budget(arch: Architecture, max_params: int, num_classes: int,
                   input_shape: Sequence[int]) -> Architecture | None:
     """``arch`` if it fits ``max_params``; else the same cell with depth and width shrunk together (compound scaling:
@@ -68,13 +82,7 @@ def fit_to_budget(arch: Architecture, max_params: int, num_classes: int,
         reductions = tuple(r for r in skel.reductions if r < cells)
         cand = Architecture(Skeleton(stem, cells, reductions), arch.cell)
         if parameter_count(cand, num_classes, input_shape) <= max_params:
-            # Dropping a cell is a coarse step: the stem then takes back, channel by channel, what the budget leaves.
-            while stem < skel.stem:
-                wider = Architecture(Skeleton(stem + 1, cells, reductions), arch.cell)
-                if parameter_count(wider, num_classes, input_shape) > max_params:
-                    break
-                cand, stem = wider, stem + 1
-            return cand
+            return _widened(cand, skel.stem, max_params, num_classes, input_shape)  # back up to its own width
         if cells == 1 and stem == 1:
             return None
 
@@ -99,8 +107,9 @@ def grow_to_budget(arch: Architecture, max_params: int, num_classes: int,
                    input_shape: Sequence[int]) -> Architecture | None:
     """``arch`` scaled up to spend ``max_params``: the same cell with depth and width grown together (the compound rule
     of :func:`fit_to_budget`, φ raised in the same quarter steps, at most ``MAX_GROWTH_PHI``) to the largest φ that
-    fits, then the stem widened channel by channel while it fits, up to its width at ``MAX_GROWTH_PHI``. ``arch`` itself when
-    not even a channel more fits; None when ``arch`` does not fit at all (:func:`fit_to_budget` shrinks it).
+    fits, then the stem widened channel by channel while it fits, up to its width at ``MAX_GROWTH_PHI``. ``arch``
+    itself when not even a channel more fits; None when ``arch`` does not fit at all (:func:`fit_to_budget` shrinks
+    it).
 
     Why: a one-shot search compares candidates after a fraction of their training, which favours small networks
     that learn fast (docs/fuse.md); the search then decides the design and this step the size, as EfficientNet
@@ -115,15 +124,8 @@ def grow_to_budget(arch: Architecture, max_params: int, num_classes: int,
         if skel != best.skeleton and parameter_count(Architecture(skel, arch.cell), num_classes,
                                                      input_shape) <= max_params:
             best = Architecture(skel, arch.cell)
-    # Depth moves in whole cells: the stem takes, channel by channel, what the budget leaves, up to the width of the
-    # largest φ (the growth's bound holds for width too).
-    skel, widest = best.skeleton, _grown(arch.skeleton, MAX_GROWTH_PHI).stem
-    while skel.stem < widest:
-        wider = Architecture(Skeleton(skel.stem + 1, skel.cells, skel.reductions), arch.cell)
-        if parameter_count(wider, num_classes, input_shape) > max_params:
-            break
-        best, skel = wider, wider.skeleton
-    return best
+    # The growth's bound holds for the widening too: no wider than the stem at the largest φ.
+    return _widened(best, _grown(arch.skeleton, MAX_GROWTH_PHI).stem, max_params, num_classes, input_shape)
 
 
 def fit_pool_to_budget(pool: list[Architecture], max_params: int, num_classes: int,
