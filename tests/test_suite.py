@@ -41,6 +41,13 @@ def _load_suite():
     return module
 
 
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"tanas_{name}", REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
 def suite():
     return _load_suite()
@@ -304,9 +311,7 @@ def test_fuse_ranking_retrains_every_candidate_of_the_sweep_and_reports_agreemen
     winner's retrained score is the suite's (same architecture, data, recipe and seed); a rerun retrains nothing."""
     tmp, rc, _ = sweep
     assert rc == 0
-    spec = importlib.util.spec_from_file_location("tanas_fuse_ranking", REPO / "benchmarks" / "fuse_ranking.py")
-    ranking = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ranking)
+    ranking = _load_script("fuse_ranking")
     argv = ["--budget", "tiny", "--results", str(tmp / "runs"), "--methods", "fuse-task-aware",
             "--data-dir", str(data_dir), "--out", str(tmp_path), "--threads", "2"]
     assert ranking.main(argv) == 0
@@ -333,6 +338,58 @@ def test_fuse_ranking_retrains_every_candidate_of_the_sweep_and_reports_agreemen
     assert [p.stat().st_mtime_ns for p in stored] == before
 
 
+def test_retrain_noise_retrains_each_winner_with_other_training_seeds(sweep, data_dir, tmp_path):
+    """benchmarks/retrain_noise.py: each searched winner of the sweep retrained with other training seeds on the
+    cell's own data; the record's run is the first sample; handcrafted records are skipped; a rerun trains nothing."""
+    tmp, rc, _ = sweep
+    assert rc == 0
+    noise = _load_script("retrain_noise")
+    argv = ["--budget", "tiny", "--results", str(tmp / "runs"), "--methods", "fuse-task-aware,cnn5", "--repeats", "2",
+            "--data-dir", str(data_dir), "--out", str(tmp_path), "--threads", "2"]
+    assert noise.main(argv) == 0
+    report = next(tmp_path.glob("retrain-noise-*-tiny.md"))
+    rows = json.loads(report.with_suffix(".json").read_text())["rows"]
+    assert {(r["target"], r["method"]) for r in rows} == {(t, "fuse-task-aware") for t in TARGETS}  # no cnn5 arch
+    for r in rows:
+        rec = json.loads((tmp / "runs" / "tiny" / "seed0" / r["target"].replace(":", "__") /
+                          "fuse-task-aware.json").read_text())
+        assert len(r["errors"]) == 3 and r["errors"][0] == pytest.approx(100 * (1 - rec["test_acc"]))
+        assert r["architecture"] == rec["architecture"]
+    stored = sorted((tmp / "runs" / "tiny" / "retrain-noise").rglob("repeat*.json"))
+    assert len(stored) == 4
+    seeds = {json.loads(p.read_text())["training_seed"] for p in stored}
+    assert len(seeds) == 2 and 0 not in seeds  # two new training seeds per cell, the same in both cells
+    md = report.read_text()
+    assert "## Retraining noise" in md and "| `fuse-task-aware` | 2 |" in md
+    before = [p.stat().st_mtime_ns for p in stored]
+    assert noise.main(argv) == 0
+    assert [p.stat().st_mtime_ns for p in stored] == before
+    with pytest.raises(SystemExit, match="--repeats: 0; give at least 1"):
+        noise.main(argv + ["--repeats", "0"])
+
+
+def test_retrain_noise_power_of_one_suite_run(tmp_path):
+    """The chance of a cell share in one run: exact Poisson-binomial tails, and the paired table on the runs' means."""
+    noise = _load_script("retrain_noise")
+    assert noise._poisson_binomial_at_least([0.5, 0.5], 1) == pytest.approx(0.75)
+    assert noise._poisson_binomial_at_least([0.9, 0.2, 0.5], 3) == pytest.approx(0.09)
+    assert noise._poisson_binomial_at_least([0.3] * 4, 0) == pytest.approx(1.0)
+    # reference 2 points better in every cell, with 0.5 points of retraining noise: one run wins every cell
+    rows = [{"target": f"t{i}", "seed": 0, "method": m, "architecture": "a", "test_size": 100,
+             "errors": [e, e + 0.5, e - 0.5]}
+            for i in range(5) for m, e in (("ref", 5.0), ("other", 7.0))]
+
+    class Args:
+        budget, results, repeats, reference, bar = "tiny", "runs", 2, "ref", 0.6
+    out = tmp_path / "r.md"
+    noise.report(rows, Args, out)
+    md = out.read_text()
+    assert "| `other` | 5 | 0.50 | 1.00 | 7.00 | 7.00 |" in md  # the noise table: SD, range, recorded, mean
+    line = next(x for x in md.splitlines() if x.startswith("| `other` | 5 | 5–0–0"))
+    assert line and line.rstrip(" |").endswith("1.00") and "-2.00" in line
+    assert "σ = 0.50 points" in md
+
+
 def test_grow_solves_the_targets_in_order_adding_each_to_a_copy_of_the_dictionary(sweep, dictionary, data_dir,
                                                                                   tmp_path):
     """benchmarks/grow.py: the first target sees the fixed dictionary (its result is the suite's), the second one a
@@ -341,9 +398,7 @@ def test_grow_solves_the_targets_in_order_adding_each_to_a_copy_of_the_dictionar
     assert rc == 0
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
-        spec = importlib.util.spec_from_file_location("tanas_grow", REPO / "benchmarks" / "grow.py")
-        grow = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(grow)
+        grow = _load_script("grow")
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
     before = sorted(e.task for e in DictionaryStore.open(dictionary).entries())
@@ -398,9 +453,7 @@ def test_retrain_top_flag_reruns_fuse_only_and_compare_sweeps_pairs_the_two(suit
     md = next((top2 / "out").glob("suite-*.md")).read_text()
     assert "| FUSE finalists retrained (retrain_top) | 2 |" in md
 
-    spec = importlib.util.spec_from_file_location("tanas_compare_sweeps", REPO / "benchmarks" / "compare_sweeps.py")
-    cmp = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cmp)
+    cmp = _load_script("compare_sweeps")
     a = next((tmp / "out").glob("suite-*.csv"))
     b = next((top2 / "out").glob("suite-*.csv"))
     out_md = tmp_path / "cmp.md"
