@@ -4,9 +4,9 @@ Usage (after a suite sweep; reads its records)::
 
     python benchmarks/retrain_noise.py --budget cpu --results runs/suite --data-dir ../shared/datasets
 
-A suite cell trains its winner once, with the cell's seed, and tests it once. This script retrains the winner of every
-finished record of ``--methods`` (searched methods: the record's ``architecture_json``) with the same recipe and the
-same data (the cell's seed draws the data, checked against the record's fingerprint), but with ``--repeats`` other
+A suite cell trains its winner once, with the cell's seed, and tests it once. This script retrains the network of every
+finished record of ``--methods`` (a searched method's winner, the record's ``architecture_json``, or a handcrafted
+network with its own epochs) with the same recipe and the same data (the cell's seed draws the data, checked against the record's fingerprint), but with ``--repeats`` other
 training seeds (initial weights, batch order and augmentation), and tests each once. From these it reports:
 
 - **retraining noise**: the standard deviation of one architecture's test error over training seeds, pooled over the
@@ -16,7 +16,8 @@ training seeds (initial weights, batch order and augmentation), and tests each o
   takes the retraining's luck out of the comparison (not the search's: the winner is the one the cell's search chose);
 - **what one suite run can show**: with each cell's mean difference d_c and the pooled noise σ, one run's paired
   difference in that cell is taken as d_c + N(0, 2σ²), so the reference wins the cell with probability Φ(−d_c / (σ√2));
-  the chance that one run reaches ``--bar`` of the cells follows (Poisson-binomial, exact).
+  the chance that one run reaches ``--bar`` of the cells follows (Poisson-binomial, exact); beside it, the wins
+  each set of runs would have counted taken as a suite run of its own (the k-th run of every winner).
 
 One JSON per (cell, method, repeat) under ``<results>/<budget>/retrain-noise/`` (resumable: a rerun trains only what
 is missing); the report is ``<out>/retrain-noise-<date>-<machine>-<budget>.md`` with a JSON beside it.
@@ -29,6 +30,7 @@ import json
 import math
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -42,7 +44,8 @@ from tanas_nni.core.records import atomic_write_json  # noqa: E402
 from tanas_nni.data import SplitSizes, load_task  # noqa: E402
 from tanas_nni.pipeline import retrain  # noqa: E402
 from tanas_nni.space import Architecture  # noqa: E402
-from tanas_nni.training import TrainConfig, derive_seed  # noqa: E402
+from tanas_nni.models import build_network  # noqa: E402
+from tanas_nni.training import TrainConfig, derive_seed, fit, seeded_init  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,10 +55,38 @@ def _records(results: Path, methods: list[str]) -> list[dict]:
     for path in sorted(results.glob("seed*/*/*.json")):
         if path.stem in methods and not path.name.endswith(".failed.json"):
             rec = json.loads(path.read_text())
-            # searched winners only: a handcrafted network's record names a network, not an Architecture
-            if rec.get("kind") == "searched" and rec.get("architecture_json") and rec.get("test_acc") is not None:
+            if rec.get("kind") in ("searched", "handcrafted") and rec.get("architecture_json") \
+                    and rec.get("test_acc") is not None:
                 out.append(rec)
     return out
+
+
+def _checked(rec: dict, data):
+    if data.fingerprint != rec["data_fingerprint"]:
+        raise SystemExit(f"{rec['target']} seed {rec['seed']} {rec['method']}: the data differ from the record's "
+                         f"(fingerprint {data.fingerprint} vs {rec['data_fingerprint']}); rerun the suite cell first")
+    return data
+
+
+def cell_data(rec: dict, data_dir):
+    """The record's cell's data (its seed and split sizes), checked against the record's fingerprint."""
+    sizes = rec["split_sizes"]
+    data = load_task(rec["target"], data_dir, seed=rec["seed"],
+                     sizes=SplitSizes(sizes["train"], sizes["val"], sizes["test"]))
+    return _checked(rec, data)
+
+
+def train(rec: dict, data, seed: int) -> dict:
+    """The record's network trained from scratch as the suite trained it, with training seed ``seed``, tested once:
+    a searched winner with the cell's retraining recipe, a handcrafted network with its own epochs."""
+    recipe = from_dict(TrainConfig, rec["retrain"])
+    if rec["kind"] == "handcrafted":  # as compare's handcrafted methods build and train it
+        spec = dict(rec["architecture_json"])
+        with seeded_init(seed):
+            model = build_network(spec.pop("network"), data.num_classes, data.input_shape, **spec)
+        epochs = (rec.get("budget") or {}).get("epochs") or rec["retrain_epochs"]
+        return fit(model, data, replace(recipe, epochs=epochs), seed=seed, evaluate_test=True)
+    return retrain(Architecture.from_dict(rec["architecture_json"]), data, recipe, seed=seed)[1]
 
 
 def _repeat(rec: dict, k: int, store: Path, data_dir, cache: dict) -> dict:
@@ -65,18 +96,12 @@ def _repeat(rec: dict, k: int, store: Path, data_dir, cache: dict) -> dict:
         return json.loads(path.read_text())
     key = (rec["target"], rec["seed"])
     if key not in cache:
-        sizes = rec["split_sizes"]
         cache.clear()  # one cell's data at a time: records are read cell by cell
-        cache[key] = load_task(rec["target"], data_dir, seed=rec["seed"],
-                               sizes=SplitSizes(sizes["train"], sizes["val"], sizes["test"]))
-    data = cache[key]
-    if data.fingerprint != rec["data_fingerprint"]:
-        raise SystemExit(f"{rec['target']} seed {rec['seed']}: the data differ from the record's (fingerprint "
-                         f"{data.fingerprint} vs {rec['data_fingerprint']}); rerun the suite cell first")
+        cache[key] = cell_data(rec, data_dir)
+    data = _checked(rec, cache[key])  # the cell's data were loaded for another method's record of it
     # A training seed no cell uses: derived from the cell's seed and k, so the repeats are the same on every rerun.
     seed = derive_seed(rec["seed"], "retrain-noise", str(k))
-    _, result = retrain(Architecture.from_dict(rec["architecture_json"]), data,
-                        from_dict(TrainConfig, rec["retrain"]), seed=seed)
+    result = train(rec, data, seed)
     row = {"repeat": k, "training_seed": seed, "architecture": rec["architecture"], "val_acc": result["val_acc"],
            "test_acc": result["test_acc"], "test_size": rec["split_sizes"]["test"], "seconds": result["seconds"]}
     atomic_write_json(path, row)
@@ -142,10 +167,12 @@ def report(rows: list[dict], args, path: Path) -> None:
                   "Wins–ties–losses and the two-sided Wilcoxon p (ties dropped) on the recorded runs and on each "
                   "winner's mean over its runs. The last column: the chance that one suite run (one retraining per "
                   f"cell) has `{ref}` winning at least {args.bar:.0%} of the cells ({need} of {len(errs[ref])}), "
-                  "if each cell's difference is its mean difference plus the retraining noise above.", "",
+                  "if each cell's difference is its mean difference plus the retraining noise above. Before it, the "
+                  "wins counted by each set of runs taken as one suite run: the record's, then each repeat's (the "
+                  "k-th retraining of both winners of every cell).", "",
                   "| against | cells | recorded: W–T–L (p) | mean of runs: W–T–L (p) | mean difference (pt) | "
-                  f"P(one run wins ≥ {args.bar:.0%}) |",
-                  "|---|---:|---|---|---:|---:|"]
+                  f"wins in each run (recorded first) | P(one run wins ≥ {args.bar:.0%}) |",
+                  "|---|---:|---|---|---:|---|---:|"]
         for m in methods:
             if m == ref:
                 continue
@@ -159,8 +186,12 @@ def report(rows: list[dict], args, path: Path) -> None:
 
             def fmt(t):
                 return f"{t[0]}–{t[1]}–{t[2]} ({'—' if t[3] is None else f'{t[3]:.3f}'})"
+            # Run k of every cell taken as one suite run (runs k of two winners are independent draws).
+            n_runs = min(len(x) for e in (errs[ref], errs[m]) for c, x in e.items() if c in set(cells))
+            per_run = [sum(errs[ref][c][k] < errs[m][c][k] for c in cells) for k in range(n_runs)]
             lines.append(f"| `{m}` | {len(cells)} | {fmt(_paired(*one))} | {fmt(_paired(*avg))} | "
-                         f"{statistics.mean(d):+.2f} | {_poisson_binomial_at_least(ps, need_m):.2f} |")
+                         f"{statistics.mean(d):+.2f} | {', '.join(map(str, per_run))} of {len(cells)} | "
+                         f"{_poisson_binomial_at_least(ps, need_m):.2f} |")
         lines.append("")
     lines += ["## Every winner", "", "Test error (%) of each run, the record's first.", "",
               "| target | seed | method | architecture | runs (%) | mean (%) |", "|---|---:|---|---|---|---:|"]

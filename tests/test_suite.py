@@ -339,8 +339,9 @@ def test_fuse_ranking_retrains_every_candidate_of_the_sweep_and_reports_agreemen
 
 
 def test_retrain_noise_retrains_each_winner_with_other_training_seeds(sweep, data_dir, tmp_path):
-    """benchmarks/retrain_noise.py: each searched winner of the sweep retrained with other training seeds on the
-    cell's own data; the record's run is the first sample; handcrafted records are skipped; a rerun trains nothing."""
+    """benchmarks/retrain_noise.py: each method's network of the sweep (a searched winner, a handcrafted network)
+    retrained with other training seeds on the cell's own data; the record's run is the first sample and the cell's
+    own seed reproduces it; a rerun trains nothing."""
     tmp, rc, _ = sweep
     assert rc == 0
     noise = _load_script("retrain_noise")
@@ -349,18 +350,22 @@ def test_retrain_noise_retrains_each_winner_with_other_training_seeds(sweep, dat
     assert noise.main(argv) == 0
     report = next(tmp_path.glob("retrain-noise-*-tiny.md"))
     rows = json.loads(report.with_suffix(".json").read_text())["rows"]
-    assert {(r["target"], r["method"]) for r in rows} == {(t, "fuse-task-aware") for t in TARGETS}  # no cnn5 arch
+    assert {(r["target"], r["method"]) for r in rows} == {(t, m) for t in TARGETS for m in METHODS}
     for r in rows:
         rec = json.loads((tmp / "runs" / "tiny" / "seed0" / r["target"].replace(":", "__") /
-                          "fuse-task-aware.json").read_text())
+                          f"{r['method']}.json").read_text())
         assert len(r["errors"]) == 3 and r["errors"][0] == pytest.approx(100 * (1 - rec["test_acc"]))
         assert r["architecture"] == rec["architecture"]
+        if r["target"] == TARGETS[0]:  # with the cell's own seed it trains exactly as the suite did, either kind
+            got = noise.train(rec, noise.cell_data(rec, data_dir), rec["seed"])
+            assert got["test_acc"] == pytest.approx(rec["test_acc"])
     stored = sorted((tmp / "runs" / "tiny" / "retrain-noise").rglob("repeat*.json"))
-    assert len(stored) == 4
+    assert len(stored) == 8
     seeds = {json.loads(p.read_text())["training_seed"] for p in stored}
     assert len(seeds) == 2 and 0 not in seeds  # two new training seeds per cell, the same in both cells
     md = report.read_text()
-    assert "## Retraining noise" in md and "| `fuse-task-aware` | 2 |" in md
+    assert "## Retraining noise" in md and "| `fuse-task-aware` | 2 |" in md and "| `cnn5` | 2 |" in md
+    assert "## `fuse-task-aware` against each method, paired cells" in md and "| `cnn5` | 2 | " in md
     before = [p.stat().st_mtime_ns for p in stored]
     assert noise.main(argv) == 0
     assert [p.stat().st_mtime_ns for p in stored] == before
@@ -386,7 +391,7 @@ def test_retrain_noise_power_of_one_suite_run(tmp_path):
     md = out.read_text()
     assert "| `other` | 5 | 0.50 | 1.00 | 7.00 | 7.00 |" in md  # the noise table: SD, range, recorded, mean
     line = next(x for x in md.splitlines() if x.startswith("| `other` | 5 | 5–0–0"))
-    assert line and line.rstrip(" |").endswith("1.00") and "-2.00" in line
+    assert line.rstrip(" |").endswith("1.00") and "-2.00" in line and "| 5, 5, 5 of 5 |" in line
     assert "σ = 0.50 points" in md
 
 
