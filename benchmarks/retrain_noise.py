@@ -1,23 +1,27 @@
-"""How much of a suite cell's result is the retraining's luck? Each searched winner retrained with other seeds.
+"""How much of a suite cell's result is the training's luck? Each method's network trained again with other seeds.
 
 Usage (after a suite sweep; reads its records)::
 
     python benchmarks/retrain_noise.py --budget cpu --results runs/suite --data-dir ../shared/datasets
 
-A suite cell trains its winner once, with the cell's seed, and tests it once. This script retrains the network of every
-finished record of ``--methods`` (a searched method's winner, the record's ``architecture_json``, or a handcrafted
-network with its own epochs) with the same recipe and the same data (the cell's seed draws the data, checked against the record's fingerprint), but with ``--repeats`` other
-training seeds (initial weights, batch order and augmentation), and tests each once. From these it reports:
+A suite cell trains each method's network once, with the cell's seed, and tests it once. This script trains the
+network of every finished record of ``--methods`` again (a searched method's winner, the record's
+``architecture_json``, or a handcrafted network with its own epochs) with the same recipe and the same data (the
+cell's seed draws the data, checked against the record's fingerprint), with ``--repeats`` other training seeds
+(initial weights, batch order and augmentation), and tests each once. From these it reports:
 
-- **retraining noise**: the standard deviation of one architecture's test error over training seeds, pooled over the
-  winners of each method (the record's own run is one of the samples);
-- **paired cells on the mean of the retrainings**: the suite's wins–ties–losses of ``--reference`` against every other
-  method, once as recorded (one retraining) and once on each winner's mean test error over all its retrainings, which
-  takes the retraining's luck out of the comparison (not the search's: the winner is the one the cell's search chose);
-- **what one suite run can show**: with each cell's mean difference d_c and the pooled noise σ, one run's paired
-  difference in that cell is taken as d_c + N(0, 2σ²), so the reference wins the cell with probability Φ(−d_c / (σ√2));
-  the chance that one run reaches ``--bar`` of the cells follows (Poisson-binomial, exact); beside it, the wins
-  each set of runs would have counted taken as a suite run of its own (the k-th run of every winner).
+- **retraining noise**: the standard deviation of one network's test error over training seeds, pooled over the
+  networks of each method (the record's own run is one of the samples);
+- **paired cells with the retraining's luck taken out**: the suite's wins–ties–losses and Wilcoxon test
+  (``suite.paired``, on misclassified counts) of ``--reference`` against every other method, on the recorded runs, on
+  each network's runs summed (its mean), and on the repeats alone (without the recorded run). The search's luck stays
+  in: each winner is the one its cell's search chose;
+- **what one suite run can show**: the wins each set of runs counts taken as a suite run of its own (the k-th run of
+  every network; the k-th runs of two methods share the training seed, as the suite's runs share the cell's), and a
+  model of it: with each cell's mean difference d_c and the pooled noise σ, one run's difference is taken as
+  d_c + N(0, 2σ²), so the reference wins the cell with probability Φ(−d_c / (σ√2)), and the chance that one run
+  reaches ``--bar`` of the cells follows (Poisson-binomial, exact). The model treats cells and the two methods' runs
+  as independent and estimates d_c from the same runs; the per-run counts are the direct evidence.
 
 One JSON per (cell, method, repeat) under ``<results>/<budget>/retrain-noise/`` (resumable: a rerun trains only what
 is missing); the report is ``<out>/retrain-noise-<date>-<machine>-<budget>.md`` with a JSON beside it.
@@ -34,17 +38,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from scipy.stats import norm, wilcoxon
+from scipy.stats import norm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, slug  # noqa: E402
+
+from suite import paired  # noqa: E402  (the suite's paired statistics: the same counting and test as its reports)
 
 from tanas_nni.core.config import from_dict  # noqa: E402
 from tanas_nni.core.records import atomic_write_json  # noqa: E402
 from tanas_nni.data import SplitSizes, load_task  # noqa: E402
 from tanas_nni.pipeline import retrain  # noqa: E402
-from tanas_nni.space import Architecture  # noqa: E402
 from tanas_nni.models import build_network  # noqa: E402
+from tanas_nni.space import Architecture  # noqa: E402
 from tanas_nni.training import TrainConfig, derive_seed, fit, seeded_init  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,16 +70,19 @@ def _records(results: Path, methods: list[str]) -> list[dict]:
 def _checked(rec: dict, data):
     if data.fingerprint != rec["data_fingerprint"]:
         raise SystemExit(f"{rec['target']} seed {rec['seed']} {rec['method']}: the data differ from the record's "
-                         f"(fingerprint {data.fingerprint} vs {rec['data_fingerprint']}); rerun the suite cell first")
+                         f"(fingerprint {data.fingerprint} vs {rec['data_fingerprint']}); check --data-dir, or rerun the "
+                         f"suite cell")
     return data
 
 
 def cell_data(rec: dict, data_dir):
     """The record's cell's data (its seed and split sizes), checked against the record's fingerprint."""
-    sizes = rec["split_sizes"]
-    data = load_task(rec["target"], data_dir, seed=rec["seed"],
-                     sizes=SplitSizes(sizes["train"], sizes["val"], sizes["test"]))
-    return _checked(rec, data)
+    return _checked(rec, load_task(rec["target"], data_dir, seed=rec["seed"], sizes=_sizes(rec)))
+
+
+def _sizes(rec: dict) -> SplitSizes:
+    s = rec["split_sizes"]
+    return SplitSizes(s["train"], s["val"], s["test"])
 
 
 def train(rec: dict, data, seed: int) -> dict:
@@ -84,26 +93,37 @@ def train(rec: dict, data, seed: int) -> dict:
         spec = dict(rec["architecture_json"])
         with seeded_init(seed):
             model = build_network(spec.pop("network"), data.num_classes, data.input_shape, **spec)
-        epochs = (rec.get("budget") or {}).get("epochs") or rec["retrain_epochs"]
-        return fit(model, data, replace(recipe, epochs=epochs), seed=seed, evaluate_test=True)
+        return fit(model, data, replace(recipe, epochs=rec["budget"]["epochs"]), seed=seed, evaluate_test=True)
     return retrain(Architecture.from_dict(rec["architecture_json"]), data, recipe, seed=seed)[1]
 
 
+def _identity(rec: dict) -> dict:
+    """What a stored repeat belongs to: a cell rerun (--force, another retrain_top) makes a new record."""
+    return {"architecture": rec["architecture"], "data_fingerprint": rec["data_fingerprint"],
+            "config_hash": rec.get("config_hash"), "finished": rec.get("finished")}
+
+
 def _repeat(rec: dict, k: int, store: Path, data_dir, cache: dict) -> dict:
-    """The record's winner retrained with the k-th other training seed (cached per cell, method and k)."""
+    """The record's network trained with the k-th other training seed (stored per cell, method and k, with the
+    identity of the record it was trained for: a repeat of an older record of the cell is trained again)."""
     path = store / f"seed{rec['seed']}" / rec["target"].replace(":", "__") / rec["method"] / f"repeat{k}.json"
     if path.is_file():
-        return json.loads(path.read_text())
+        row = json.loads(path.read_text())
+        if row.get("record") == _identity(rec):
+            return row
+        print(f"  {path}: trained for another record of the cell; training it again", flush=True)
     key = (rec["target"], rec["seed"])
     if key not in cache:
         cache.clear()  # one cell's data at a time: records are read cell by cell
-        cache[key] = cell_data(rec, data_dir)
-    data = _checked(rec, cache[key])  # the cell's data were loaded for another method's record of it
+        cache[key] = load_task(rec["target"], data_dir, seed=rec["seed"], sizes=_sizes(rec))
+    data = _checked(rec, cache[key])
     # A training seed no cell uses: derived from the cell's seed and k, so the repeats are the same on every rerun.
     seed = derive_seed(rec["seed"], "retrain-noise", str(k))
     result = train(rec, data, seed)
-    row = {"repeat": k, "training_seed": seed, "architecture": rec["architecture"], "val_acc": result["val_acc"],
-           "test_acc": result["test_acc"], "test_size": rec["split_sizes"]["test"], "seconds": result["seconds"]}
+    size = rec["split_sizes"]["test"]
+    row = {"repeat": k, "training_seed": seed, "record": _identity(rec), "val_acc": result["val_acc"],
+           "test_acc": result["test_acc"], "test_wrong": round((1 - result["test_acc"]) * size), "test_size": size,
+           "seconds": result["seconds"]}
     atomic_write_json(path, row)
     return row
 
@@ -120,36 +140,45 @@ def _poisson_binomial_at_least(ps: list[float], k: int) -> float:
     return sum(dist[k:])
 
 
-def _paired(a: dict, b: dict) -> tuple[int, int, int, float | None]:
-    cells = sorted(set(a) & set(b))
-    d = [a[c] - b[c] for c in cells]
-    wins, ties = sum(x < 0 for x in d), sum(x == 0 for x in d)
-    untied = [x for x in d if x != 0]
-    p = float(wilcoxon(untied).pvalue) if len(untied) >= 1 else None
-    return wins, ties, len(d) - wins - ties, p
+def _view(rows: list[dict], runs: slice) -> list[dict]:
+    """The suite's rows (``suite.paired``'s input) with each network's ``runs`` summed: misclassified examples over
+    that many copies of the test split, so a cell's count is its mean up to a factor the same for every method."""
+    out = []
+    for r in rows:
+        wrong = r["wrong"][runs]
+        size = r["test_size"] * len(wrong)
+        out.append({"target": r["target"], "seed": r["seed"], "method": r["method"], "status": "ok",
+                    "test_wrong": sum(wrong), "test_size": size, "test_error": 100 * sum(wrong) / size})
+    return out
+
+
+def _wtl(p: dict) -> str:
+    pvalue = "—" if p["p"] is None else f"{p['p']:.3f}"
+    return f"{p['wins']}–{p['ties']}–{p['losses']} ({pvalue})"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")  # an architecture's "stem…|…edges" inside a table cell
 
 
 def report(rows: list[dict], args, path: Path) -> None:
     methods = sorted({r["method"] for r in rows})
     ref = args.reference
+    runs = len(rows[0]["errors"])  # every network has the record's run and --repeats more
     # Per method: {cell: [test errors in %]}, the record's run first.
     errs = {m: {(r["target"], r["seed"]): r["errors"] for r in rows if r["method"] == m} for m in methods}
-    pooled = {}
-    for m in methods:
-        var = [statistics.variance(e) for e in errs[m].values() if len(e) > 1]
-        pooled[m] = math.sqrt(statistics.mean(var)) if var else float("nan")
-    runs = {len(e) for m in methods for e in errs[m].values()}
-    lines = [f"# How much of a suite cell is the retraining's luck ({dt.date.today().isoformat()}, budget "
+    pooled = {m: math.sqrt(statistics.mean(statistics.variance(e) for e in errs[m].values())) for m in methods}
+    sigma = math.sqrt(statistics.mean(v ** 2 for v in pooled.values()))
+    lines = [f"# How much of a suite cell is the training's luck ({dt.date.today().isoformat()}, budget "
              f"`{args.budget}`)", "",
              f"Command: `python benchmarks/retrain_noise.py {' '.join(sys.argv[1:])}`  ",
              f"Machine: {describe()}  ",
-             f"Records: `{args.results}/{args.budget}`; each searched winner retrained {args.repeats} more time(s) with "
-             f"the cell's recipe and data and other training seeds ({'/'.join(map(str, sorted(runs)))} runs per "
-             f"winner with the record's own).", "",
-             "## Retraining noise", "",
-             "The standard deviation of one architecture's test error over training seeds, pooled over the method's "
-             "winners (square root of the mean per-winner variance), and the mean range (max − min) per winner.", "",
-             "| method | winners | pooled SD (pt) | mean range (pt) | mean test error, recorded run (%) | "
+             f"Records: `{args.results}/{args.budget}`; each method's network trained {args.repeats} more time(s) with "
+             f"the cell's recipe and data and other training seeds ({runs} runs per network with the record's own).",
+             "", "## Training noise", "",
+             "The standard deviation of one network's test error over training seeds, pooled over the method's "
+             "networks (square root of the mean per-network variance), and the mean range (max − min) per network.",
+             "", "| method | networks | pooled SD (pt) | mean range (pt) | mean test error, recorded run (%) | "
              "mean over all runs (%) |",
              "|---|---:|---:|---:|---:|---:|"]
     for m in methods:
@@ -158,45 +187,41 @@ def report(rows: list[dict], args, path: Path) -> None:
                      f"{statistics.mean(max(x) - min(x) for x in e.values()):.2f} | "
                      f"{statistics.mean(x[0] for x in e.values()):.2f} | "
                      f"{statistics.mean(statistics.mean(x) for x in e.values()):.2f} |")
-    sigma = math.sqrt(statistics.mean([pooled[m] ** 2 for m in methods]))
     lines += ["", f"Pooled over the methods: σ = {sigma:.2f} points; the paired difference of two methods' single "
-              f"runs then carries σ√2 = {sigma * math.sqrt(2):.2f} points of retraining noise alone.", ""]
-    if ref in errs:
-        need = math.ceil(args.bar * len(errs[ref]) - 1e-9)
+              f"runs then has a standard deviation of σ√2 = {sigma * math.sqrt(2):.2f} points from the training's "
+              "luck alone.", ""]
+    if len(methods) > 1:
         lines += [f"## `{ref}` against each method, paired cells", "",
-                  "Wins–ties–losses and the two-sided Wilcoxon p (ties dropped) on the recorded runs and on each "
-                  "winner's mean over its runs. The last column: the chance that one suite run (one retraining per "
-                  f"cell) has `{ref}` winning at least {args.bar:.0%} of the cells ({need} of {len(errs[ref])}), "
-                  "if each cell's difference is its mean difference plus the retraining noise above. Before it, the "
-                  "wins counted by each set of runs taken as one suite run: the record's, then each repeat's (the "
-                  "k-th retraining of both winners of every cell).", "",
-                  "| against | cells | recorded: W–T–L (p) | mean of runs: W–T–L (p) | mean difference (pt) | "
-                  f"wins in each run (recorded first) | P(one run wins ≥ {args.bar:.0%}) |",
-                  "|---|---:|---|---|---:|---|---:|"]
+                  "Wins–ties–losses (by misclassified test examples) and the two-sided Wilcoxon p (ties dropped), as "
+                  "the suite counts them: on the recorded runs, on each network's mean over all its runs, and on the "
+                  "mean of the repeats alone (the recorded run left out). Then the wins each set of runs counts "
+                  "taken as one suite run (the record's first, then the k-th repeat of both methods' networks in "
+                  f"every cell), and the model's chance that one run has `{ref}` winning at least {args.bar:.0%} of "
+                  "the cells, if each cell's difference is its mean difference plus the noise above.", "",
+                  "| against | cells | recorded: W–T–L (p) | mean of all runs: W–T–L (p) | mean of the repeats: W–T–L "
+                  f"(p) | mean difference (pt) | wins in each run | P(one run wins ≥ {args.bar:.0%}) |",
+                  "|---|---:|---|---|---|---:|---|---:|"]
         for m in methods:
             if m == ref:
                 continue
-            one = ({c: x[0] for c, x in errs[ref].items()}, {c: x[0] for c, x in errs[m].items()})
-            avg = ({c: statistics.mean(x) for c, x in errs[ref].items()},
-                   {c: statistics.mean(x) for c, x in errs[m].items()})
-            cells = sorted(set(avg[0]) & set(avg[1]))
-            d = [avg[0][c] - avg[1][c] for c in cells]
+            cells = sorted(set(errs[ref]) & set(errs[m]))
+            if not cells:
+                lines.append(f"| `{m}` | 0 | — | — | — | — | — | — |")
+                continue
+            d = [statistics.mean(errs[ref][c]) - statistics.mean(errs[m][c]) for c in cells]
             ps = [float(norm.cdf(-x / (sigma * math.sqrt(2)))) for x in d]
-            need_m = math.ceil(args.bar * len(cells) - 1e-9)
-
-            def fmt(t):
-                return f"{t[0]}–{t[1]}–{t[2]} ({'—' if t[3] is None else f'{t[3]:.3f}'})"
-            # Run k of every cell taken as one suite run (runs k of two winners are independent draws).
-            n_runs = min(len(x) for e in (errs[ref], errs[m]) for c, x in e.items() if c in set(cells))
-            per_run = [sum(errs[ref][c][k] < errs[m][c][k] for c in cells) for k in range(n_runs)]
-            lines.append(f"| `{m}` | {len(cells)} | {fmt(_paired(*one))} | {fmt(_paired(*avg))} | "
-                         f"{statistics.mean(d):+.2f} | {', '.join(map(str, per_run))} of {len(cells)} | "
-                         f"{_poisson_binomial_at_least(ps, need_m):.2f} |")
+            need = math.ceil(args.bar * len(cells) - 1e-9)
+            per_run = [paired(_view(rows, slice(k, k + 1)), m, base=ref)["wins"] for k in range(runs)]
+            lines.append(f"| `{m}` | {len(cells)} | {_wtl(paired(_view(rows, slice(0, 1)), m, base=ref))} | "
+                         f"{_wtl(paired(_view(rows, slice(0, None)), m, base=ref))} | "
+                         f"{_wtl(paired(_view(rows, slice(1, None)), m, base=ref))} | {statistics.mean(d):+.2f} | "
+                         f"{', '.join(map(str, per_run))} of {len(cells)} | "
+                         f"{_poisson_binomial_at_least(ps, need):.2f} |")
         lines.append("")
-    lines += ["## Every winner", "", "Test error (%) of each run, the record's first.", "",
-              "| target | seed | method | architecture | runs (%) | mean (%) |", "|---|---:|---|---|---|---:|"]
+    lines += ["## Every network", "", "Test error (%) of each run, the record's first.", "",
+              "| target | seed | method | network | runs (%) | mean (%) |", "|---|---:|---|---|---|---:|"]
     for r in sorted(rows, key=lambda r: (r["target"], r["seed"], r["method"])):
-        lines.append(f"| {r['target']} | {r['seed']} | `{r['method']}` | `{r['architecture']}` | "
+        lines.append(f"| {r['target']} | {r['seed']} | `{r['method']}` | `{_md(r['architecture'])}` | "
                      f"{', '.join(f'{x:.2f}' for x in r['errors'])} | {statistics.mean(r['errors']):.2f} |")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
@@ -219,17 +244,21 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--repeats: {args.repeats}; give at least 1 (retrainings besides the record's own)")
     torch.set_num_threads(args.threads)
     results = Path(args.results) / args.budget
-    recs = _records(results, args.methods.split(","))
+    methods = args.methods.split(",")
+    if args.reference not in methods:
+        raise SystemExit(f"--reference: {args.reference} is not one of --methods ({args.methods}); add it")
+    recs = _records(results, methods)
     if not recs:
         raise SystemExit(f"{results}: no finished record of {args.methods} with an architecture; run the suite first")
     store, cache, rows = results / "retrain-noise", {}, []
     for i, rec in enumerate(recs, 1):
         size = rec["split_sizes"]["test"]
-        errors = [100 * (1 - rec["test_acc"])]
-        for k in range(1, args.repeats + 1):
-            errors.append(100 * (1 - _repeat(rec, k, store, args.data_dir, cache)["test_acc"]))
+        accs = [rec["test_acc"]] + [_repeat(rec, k, store, args.data_dir, cache)["test_acc"]
+                                    for k in range(1, args.repeats + 1)]
+        errors = [100 * (1 - a) for a in accs]
         rows.append({"target": rec["target"], "seed": rec["seed"], "method": rec["method"],
-                     "architecture": rec["architecture"], "test_size": size, "errors": errors})
+                     "architecture": rec["architecture"], "test_size": size, "errors": errors,
+                     "wrong": [round((1 - a) * size) for a in accs]})
         print(f"[{i}/{len(recs)}] seed {rec['seed']} {rec['target']} {rec['method']}: "
               f"{', '.join(f'{x:.2f}' for x in errors)} %", flush=True)
     out = Path(args.out) / f"retrain-noise-{dt.date.today().isoformat()}-{slug()}-{args.budget}.md"

@@ -385,10 +385,13 @@ def paired(rows: list[dict], other: str, base: str = TA) -> dict:
     for a, b in pairs:
         if a["test_wrong"] is not None and b["test_wrong"] is not None and a["test_size"] == b["test_size"]:
             d = a["test_wrong"] - b["test_wrong"]
+            # in points from the counts: equal counts give equal floats, so the signed-rank test sees the ties that
+            # are there (differences of two test_error floats can differ in their last bits and break ties)
+            diffs.append(100 * d / a["test_size"])
         else:
             d = a["test_error"] - b["test_error"]
+            diffs.append(d)
         res["wins" if d < 0 else "losses" if d > 0 else "ties"] += 1
-        diffs.append(a["test_error"] - b["test_error"])
     res["mean_diff"] = sum(diffs) / len(diffs) if diffs else None
     untied = res["wins"] + res["losses"]
     res["untied"] = untied

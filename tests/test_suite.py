@@ -247,6 +247,14 @@ def test_paired_statistics(suite):
     diffs = [(a - b) / 10 for a, b in zip(ta, other) if a != b]
     assert p["p"] == pytest.approx(stats.wilcoxon(diffs).pvalue)
     assert p["mean_diff"] == pytest.approx(sum((a - b) / 10 for a, b in zip(ta, other)) / 12)
+    # test errors as records hold them (1 − accuracy): equal count differences must stay equal for the signed-rank
+    # test's ties, which differences of these floats do not guarantee
+    ta, other = [129, 50, 96, 137, 80, 77, 92, 123], [33, 90, 35, 69, 120, 138, 108, 105]  # |40| and |61| twice
+    rows = _rows(suite, {"fuse-task-aware": ta, "darts": other}, size=1200)
+    for r in rows:
+        r["test_error"] = 100 * (1 - (1200 - r["test_wrong"]) / 1200)
+    exact = [100 * (a - b) / 1200 for a, b in zip(ta, other)]
+    assert suite.paired(rows, "darts")["p"] == pytest.approx(stats.wilcoxon(exact).pvalue)  # 0.586, not 0.625
     mean, half = suite.t_interval([1.0, 2.0, 3.0])
     assert mean == 2.0 and half == pytest.approx(stats.t.ppf(0.975, 2) * 1.0 / 3 ** 0.5)
     assert suite.t_interval([4.0]) == (4.0, None)
@@ -364,11 +372,25 @@ def test_retrain_noise_retrains_each_winner_with_other_training_seeds(sweep, dat
     seeds = {json.loads(p.read_text())["training_seed"] for p in stored}
     assert len(seeds) == 2 and 0 not in seeds  # two new training seeds per cell, the same in both cells
     md = report.read_text()
-    assert "## Retraining noise" in md and "| `fuse-task-aware` | 2 |" in md and "| `cnn5` | 2 |" in md
-    assert "## `fuse-task-aware` against each method, paired cells" in md and "| `cnn5` | 2 | " in md
+    assert "## Training noise" in md and "| `fuse-task-aware` | 2 |" in md and "| `cnn5` | 2 |" in md
+    assert "## `fuse-task-aware` against each method, paired cells" in md
+    assert any(x.startswith("| `cnn5` | 2 | ") and "–" in x for x in md.splitlines())  # the paired row
     before = [p.stat().st_mtime_ns for p in stored]
     assert noise.main(argv) == 0
     assert [p.stat().st_mtime_ns for p in stored] == before
+    # a repeat stored for an older record of the cell (a rerun with --force makes a new one) is trained again
+    row = json.loads(stored[0].read_text())
+    stored[0].write_text(json.dumps({**row, "record": {**row["record"], "finished": 0}, "test_acc": -1.0}))
+    assert noise.main(argv) == 0
+    again = json.loads(stored[0].read_text())
+    assert {k: v for k, v in again.items() if k != "seconds"} == {k: v for k, v in row.items() if k != "seconds"}
+    assert [p.stat().st_mtime_ns for p in stored[1:]] == before[1:]
+    # a handcrafted network trains for its own epochs, not the retraining recipe's
+    cnn = json.loads((tmp / "runs" / "tiny" / "seed0" / TARGETS[0].replace(":", "__") / "cnn5.json").read_text())
+    cnn["budget"] = {**cnn["budget"], "epochs": 2}
+    assert len(noise.train(cnn, noise.cell_data(cnn, data_dir), 7)["history"]) == 2 != cnn["retrain"]["epochs"]
+    with pytest.raises(SystemExit, match="--reference: darts is not one of --methods"):
+        noise.main(argv + ["--reference", "darts"])
     with pytest.raises(SystemExit, match="--repeats: 0; give at least 1"):
         noise.main(argv + ["--repeats", "0"])
 
@@ -379,20 +401,25 @@ def test_retrain_noise_power_of_one_suite_run(tmp_path):
     assert noise._poisson_binomial_at_least([0.5, 0.5], 1) == pytest.approx(0.75)
     assert noise._poisson_binomial_at_least([0.9, 0.2, 0.5], 3) == pytest.approx(0.09)
     assert noise._poisson_binomial_at_least([0.3] * 4, 0) == pytest.approx(1.0)
-    # reference 2 points better in every cell, with 0.5 points of retraining noise: one run wins every cell
-    rows = [{"target": f"t{i}", "seed": 0, "method": m, "architecture": "a", "test_size": 100,
-             "errors": [e, e + 0.5, e - 0.5]}
-            for i in range(5) for m, e in (("ref", 5.0), ("other", 7.0))]
+    # misclassified of 100 per run, the record's first: each view of the runs counts differently
+    nets = {"ref": [[7, 5, 6]] * 3 + [[4, 8, 8]] * 2, "other": [[6, 6, 9]] * 3 + [[9, 7, 8]] * 2}
+    rows = [{"target": f"quickdraw:t{i}-vs-rest", "seed": 0, "method": m, "architecture": "stem8 | 0>1:skip",
+             "test_size": 100, "wrong": w, "errors": [float(x) for x in w]}
+            for m, ws in nets.items() for i, w in enumerate(ws)]
 
     class Args:
         budget, results, repeats, reference, bar = "tiny", "runs", 2, "ref", 0.6
     out = tmp_path / "r.md"
     noise.report(rows, Args, out)
     md = out.read_text()
-    assert "| `other` | 5 | 0.50 | 1.00 | 7.00 | 7.00 |" in md  # the noise table: SD, range, recorded, mean
-    line = next(x for x in md.splitlines() if x.startswith("| `other` | 5 | 5–0–0"))
-    assert line.rstrip(" |").endswith("1.00") and "-2.00" in line and "| 5, 5, 5 of 5 |" in line
-    assert "σ = 0.50 points" in md
+    assert "| `other` | 5 | 1.48 | 2.60 | 7.20 | 7.40 |" in md  # the noise table: SD, range, recorded, mean
+    # recorded 2–0–3, all runs summed 5–0–0, the repeats alone 3–0–2; each run as a suite run: 2, 3 and 3 wins
+    line = next(x for x in md.splitlines() if x.startswith("| `other` | 5 | 2–0–3 ("))
+    cols = [c.strip() for c in line.strip("| ").split(" | ")]
+    assert cols[3].startswith("5–0–0 (") and cols[4].startswith("3–0–2 (") and cols[5] == "-1.13"
+    assert cols[6] == "2, 3, 3 of 5" and 0 < float(cols[7]) < 1
+    assert "σ = 1.57 points" in md
+    assert "`stem8 \\| 0>1:skip`" in md  # the architecture's bar escaped inside the table
 
 
 def test_grow_solves_the_targets_in_order_adding_each_to_a_copy_of_the_dictionary(sweep, dictionary, data_dir,
