@@ -35,6 +35,7 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, slug  # noqa: E402
+from suite import finished_records  # noqa: E402
 
 from tanas_nni.core.config import from_dict  # noqa: E402
 from tanas_nni.core.records import atomic_write_json  # noqa: E402
@@ -47,13 +48,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _records(results: Path, methods: list[str]) -> list[dict]:
-    out = []
-    for path in sorted(results.glob("seed*/*/*.json")):
-        if path.stem in methods and not path.name.endswith(".failed.json"):
-            rec = json.loads(path.read_text())
-            if rec.get("export") and (Path(rec["export"]) / "ranking.csv").is_file():
-                out.append(rec)
-    return out
+    return [rec for rec in finished_records(results, methods)
+            if rec.get("export") and (Path(rec["export"]) / "ranking.csv").is_file()]
 
 
 def _pool(export: Path) -> tuple[list[Architecture], list[dict]]:

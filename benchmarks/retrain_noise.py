@@ -43,7 +43,7 @@ from scipy.stats import norm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, slug  # noqa: E402
 
-from suite import paired  # noqa: E402  (the suite's paired statistics: the same counting and test as its reports)
+from suite import finished_records, paired  # noqa: E402  (the suite's records and paired statistics)
 
 from tanas_nni.core.config import from_dict  # noqa: E402
 from tanas_nni.core.records import atomic_write_json  # noqa: E402
@@ -57,14 +57,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _records(results: Path, methods: list[str]) -> list[dict]:
-    out = []
-    for path in sorted(results.glob("seed*/*/*.json")):
-        if path.stem in methods and not path.name.endswith(".failed.json"):
-            rec = json.loads(path.read_text())
-            if rec.get("kind") in ("searched", "handcrafted") and rec.get("architecture_json") \
-                    and rec.get("test_acc") is not None:
-                out.append(rec)
-    return out
+    return [rec for rec in finished_records(results, methods)
+            if rec.get("kind") in ("searched", "handcrafted") and rec.get("architecture_json")
+            and rec.get("test_acc") is not None]
 
 
 def _checked(rec: dict, data):

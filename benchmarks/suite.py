@@ -284,6 +284,16 @@ def run_sweep(cfg: SuiteConfig, verbose: bool = False, force: bool = False, out=
 
 
 # --- collecting the records -------------------------------------------------------------------------------------------
+def finished_records(root: Path, methods: list[str]) -> list[dict]:
+    """The finished method records of ``methods`` under one budget's records folder (``seed<k>/<target>/<method>.json``;
+    failures, ``<method>.failed.json``, left out), in path order: cell by cell. For the studies that reread a sweep."""
+    out = []
+    for path in sorted(Path(root).glob("seed*/*/*.json")):
+        if path.stem in methods and not path.name.endswith(".failed.json"):
+            out.append(json.loads(path.read_text()))
+    return out
+
+
 def collect(cfg: SuiteConfig) -> list[dict]:
     """One row per (target, seed, method) of the plan and of every record of this budget under ``<results>``.
 
