@@ -35,11 +35,10 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, slug  # noqa: E402
-from suite import finished_records  # noqa: E402
+from suite import finished_records, record_data  # noqa: E402
 
 from tanas_nni.core.config import from_dict  # noqa: E402
 from tanas_nni.core.records import atomic_write_json  # noqa: E402
-from tanas_nni.data import SplitSizes, load_task  # noqa: E402
 from tanas_nni.pipeline import retrain  # noqa: E402
 from tanas_nni.space import Architecture  # noqa: E402
 from tanas_nni.training import TrainConfig  # noqa: E402
@@ -64,13 +63,7 @@ def _retrained(rec: dict, arch: Architecture, key: str, store: Path, data_dir) -
     path = store / f"seed{rec['seed']}" / rec["target"].replace(":", "__") / rec["method"] / f"{key}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    sizes = rec["split_sizes"]
-    data = load_task(rec["target"], data_dir, seed=rec["seed"],
-                     sizes=SplitSizes(sizes["train"], sizes["val"], sizes["test"]))
-    if data.fingerprint != rec["data_fingerprint"]:
-        raise SystemExit(f"{rec['export']}: the data differ from the record's (fingerprint {data.fingerprint} vs "
-                         f"{rec['data_fingerprint']}); rerun the suite cell first")
-    _, result = retrain(arch, data, from_dict(TrainConfig, rec["retrain"]), seed=rec["seed"])
+    _, result = retrain(arch, record_data(rec, data_dir), from_dict(TrainConfig, rec["retrain"]), seed=rec["seed"])
     row = {"key": key, "architecture": str(arch), "val_acc": result["val_acc"], "test_acc": result["test_acc"],
            "seconds": result["seconds"]}
     atomic_write_json(path, row)

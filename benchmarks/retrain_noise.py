@@ -43,11 +43,10 @@ from scipy.stats import norm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, slug  # noqa: E402
 
-from suite import finished_records, paired  # noqa: E402  (the suite's records and paired statistics)
+from suite import checked_data, finished_records, paired, record_data  # noqa: E402  (the suite's records, stats)
 
 from tanas_nni.core.config import from_dict  # noqa: E402
 from tanas_nni.core.records import atomic_write_json  # noqa: E402
-from tanas_nni.data import SplitSizes, load_task  # noqa: E402
 from tanas_nni.pipeline import retrain  # noqa: E402
 from tanas_nni.models import build_network  # noqa: E402
 from tanas_nni.space import Architecture  # noqa: E402
@@ -60,24 +59,6 @@ def _records(results: Path, methods: list[str]) -> list[dict]:
     return [rec for rec in finished_records(results, methods)
             if rec.get("kind") in ("searched", "handcrafted") and rec.get("architecture_json")
             and rec.get("test_acc") is not None]
-
-
-def _checked(rec: dict, data):
-    if data.fingerprint != rec["data_fingerprint"]:
-        raise SystemExit(f"{rec['target']} seed {rec['seed']} {rec['method']}: the data differ from the record's "
-                         f"(fingerprint {data.fingerprint} vs {rec['data_fingerprint']}); check --data-dir, or rerun the "
-                         f"suite cell")
-    return data
-
-
-def cell_data(rec: dict, data_dir):
-    """The record's cell's data (its seed and split sizes), checked against the record's fingerprint."""
-    return _checked(rec, load_task(rec["target"], data_dir, seed=rec["seed"], sizes=_sizes(rec)))
-
-
-def _sizes(rec: dict) -> SplitSizes:
-    s = rec["split_sizes"]
-    return SplitSizes(s["train"], s["val"], s["test"])
 
 
 def train(rec: dict, data, seed: int) -> dict:
@@ -110,8 +91,8 @@ def _repeat(rec: dict, k: int, store: Path, data_dir, cache: dict) -> dict:
     key = (rec["target"], rec["seed"])
     if key not in cache:
         cache.clear()  # one cell's data at a time: records are read cell by cell
-        cache[key] = load_task(rec["target"], data_dir, seed=rec["seed"], sizes=_sizes(rec))
-    data = _checked(rec, cache[key])
+        cache[key] = record_data(rec, data_dir)
+    data = checked_data(rec, cache[key])  # loaded for another method's record of the cell, perhaps
     # A training seed no cell uses: derived from the cell's seed and k, so the repeats are the same on every rerun.
     seed = derive_seed(rec["seed"], "retrain-noise", str(k))
     result = train(rec, data, seed)

@@ -45,7 +45,7 @@ from tanas_nni.core.plugins import load_plugins  # noqa: E402
 from tanas_nni.core.records import atomic_write_json  # noqa: E402
 from tanas_nni.core.signals import (Interrupted, exit_code, install_signal_handlers,  # noqa: E402
                                     restore_signal_handlers)
-from tanas_nni.data import canonical_task_id, task_folder  # noqa: E402
+from tanas_nni.data import SplitSizes, canonical_task_id, load_task, task_folder  # noqa: E402
 from tanas_nni.experiment.compare import (METHODS, CompareConfig, check_method, display_name,  # noqa: E402
                                           method_kind, record_path, run_method, settings_of,
                                           target_dir)
@@ -168,7 +168,6 @@ def _failed_row(target: str, seed: int, method: str, error: str, seconds: float 
 def run_cell(cell: CompareConfig, methods: list[str], emit, verbose: bool = False, force: bool = False) -> None:
     """Every method of one (target, seed) cell, one after another on the same data; ``emit(row, reused)`` per method."""
     from tanas_nni.cli import print_event
-    from tanas_nni.data import load_task
 
     def progress(event):
         if verbose:
@@ -292,6 +291,23 @@ def finished_records(root: Path, methods: list[str]) -> list[dict]:
         if path.stem in methods and not path.name.endswith(".failed.json"):
             out.append(json.loads(path.read_text()))
     return out
+
+
+def record_data(rec: dict, data_dir):
+    """A record's cell's data (its seed and split sizes), checked against the record's fingerprint: a one-line exit
+    when they differ. For the studies that train a record's network again."""
+    sizes = rec["split_sizes"]
+    data = load_task(rec["target"], data_dir, seed=rec["seed"],
+                     sizes=SplitSizes(sizes["train"], sizes["val"], sizes["test"]))
+    return checked_data(rec, data)
+
+
+def checked_data(rec: dict, data):
+    if data.fingerprint != rec["data_fingerprint"]:
+        raise SystemExit(f"{rec['target']} seed {rec['seed']} {rec['method']}: the data differ from the record's "
+                         f"(fingerprint {data.fingerprint} vs {rec['data_fingerprint']}); check --data-dir, or rerun "
+                         f"the suite cell")
+    return data
 
 
 def collect(cfg: SuiteConfig) -> list[dict]:

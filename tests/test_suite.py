@@ -365,7 +365,7 @@ def test_retrain_noise_retrains_each_winner_with_other_training_seeds(sweep, dat
         assert len(r["errors"]) == 3 and r["errors"][0] == pytest.approx(100 * (1 - rec["test_acc"]))
         assert r["architecture"] == rec["architecture"]
         if r["target"] == TARGETS[0]:  # with the cell's own seed it trains exactly as the suite did, either kind
-            got = noise.train(rec, noise.cell_data(rec, data_dir), rec["seed"])
+            got = noise.train(rec, noise.record_data(rec, data_dir), rec["seed"])
             assert got["test_acc"] == pytest.approx(rec["test_acc"])
     stored = sorted((tmp / "runs" / "tiny" / "retrain-noise").rglob("repeat*.json"))
     assert len(stored) == 8
@@ -388,7 +388,7 @@ def test_retrain_noise_retrains_each_winner_with_other_training_seeds(sweep, dat
     # a handcrafted network trains for its own epochs, not the retraining recipe's
     cnn = json.loads((tmp / "runs" / "tiny" / "seed0" / TARGETS[0].replace(":", "__") / "cnn5.json").read_text())
     cnn["budget"] = {**cnn["budget"], "epochs": 2}
-    assert len(noise.train(cnn, noise.cell_data(cnn, data_dir), 7)["history"]) == 2 != cnn["retrain"]["epochs"]
+    assert len(noise.train(cnn, noise.record_data(cnn, data_dir), 7)["history"]) == 2 != cnn["retrain"]["epochs"]
     with pytest.raises(SystemExit, match="--reference: darts is not one of --methods"):
         noise.main(argv + ["--reference", "darts"])
     with pytest.raises(SystemExit, match="--repeats: 0; give at least 1"):

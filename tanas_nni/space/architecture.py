@@ -19,6 +19,10 @@ from .ops import NONE, OPERATIONS
 __all__ = ["Skeleton", "CellTopology", "Cell", "Architecture", "live_edges"]
 
 
+MAX_STEM = 1024  # the largest skeleton a JSON architecture may name (Skeleton refuses more)
+MAX_CELLS = 64
+
+
 @dataclass(frozen=True)
 class Skeleton:
     """The network around the cells.
@@ -39,10 +43,10 @@ class Skeleton:
 
     def __post_init__(self):
         object.__setattr__(self, "reductions", tuple(sorted(self.reductions)))
-        if isinstance(self.stem, bool) or not isinstance(self.stem, int) or not 1 <= self.stem <= 1024:
-            raise TanasError(f"skeleton.stem: must be an integer in [1, 1024], got {self.stem!r}")
-        if isinstance(self.cells, bool) or not isinstance(self.cells, int) or not 1 <= self.cells <= 64:
-            raise TanasError(f"skeleton.cells: must be an integer in [1, 64], got {self.cells!r}")
+        if isinstance(self.stem, bool) or not isinstance(self.stem, int) or not 1 <= self.stem <= MAX_STEM:
+            raise TanasError(f"skeleton.stem: must be an integer in [1, {MAX_STEM}], got {self.stem!r}")
+        if isinstance(self.cells, bool) or not isinstance(self.cells, int) or not 1 <= self.cells <= MAX_CELLS:
+            raise TanasError(f"skeleton.cells: must be an integer in [1, {MAX_CELLS}], got {self.cells!r}")
         if len(set(self.reductions)) != len(self.reductions):
             raise TanasError(f"skeleton.reductions: repeated cell index in {list(self.reductions)}")
         for r in self.reductions:

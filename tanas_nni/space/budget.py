@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..core.errors import TanasError
-from .architecture import Architecture, Cell, CellTopology, Skeleton
+from .architecture import MAX_CELLS, MAX_STEM, Architecture, Cell, CellTopology, Skeleton
 from .network import build_model
 
 __all__ = ["SCALING_RULE", "MAX_GROWTH_PHI", "parameter_count", "check_fill_budget", "fit_to_budget", "grow_to_budget",
@@ -96,8 +96,8 @@ def _grown(skel: Skeleton, phi: float) -> Skeleton:
     """``skel`` scaled up by the compound coefficient ``phi`` > 0; each reduction keeps its relative depth (a cell at
     index r of n moves to ⌊r·n'/n + ½⌋ of n'), so the added cells are spread over the resolutions as the skeleton
     spread its own."""
-    cells = min(64, round(skel.cells * DEPTH_STEP ** phi))
-    stem = min(1024, round(skel.stem * WIDTH_STEP ** phi))
+    cells = min(MAX_CELLS, round(skel.cells * DEPTH_STEP ** phi))  # a skeleton near the limits stays valid
+    stem = min(MAX_STEM, round(skel.stem * WIDTH_STEP ** phi))
     # Half up, not round()'s half to even: indices at least one apart stay distinct when spread by a factor ≥ 1.
     reductions = tuple(int(r * cells / skel.cells + 0.5) for r in skel.reductions)
     return Skeleton(stem, cells, reductions)
