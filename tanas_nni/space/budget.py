@@ -44,23 +44,7 @@ def parameter_count(arch: Architecture, num_classes: int, input_shape: Sequence[
 DEPTH_STEP, WIDTH_STEP = 1.2, 1.1
 PHI_STEP = 0.25  # φ is lowered in quarter steps, so the scaled network ends close under the budget
 # The rule's name, in the settings of every record made under a budget: another rule makes other networks.
-# "-stages": shrinking keeps every reduction (the rule before it, "compound-1.2-1.1", dropped the reductions of the
-# cells it removed from the end, so a two-reduction design could end as a one-reduction network at 14×14).
-SCALING_RULE = "compound-1.2-1.1-stages"
-
-
-def _spread(reductions: Sequence[int], cells_from: int, cells_to: int) -> tuple[int, ...]:
-    """``reductions`` of a ``cells_from``-cell skeleton placed in one of ``cells_to`` cells at the same relative depth
-    (index r at ⌊r·cells_to/cells_from + ½⌋), kept distinct and inside the network; with no more cells than
-    reductions, every cell reduces."""
-    if len(reductions) >= cells_to:
-        return tuple(range(cells_to))
-    pos = [int(r * cells_to / cells_from + 0.5) for r in reductions]
-    for i in range(1, len(pos)):  # distinct: each after the one before it
-        pos[i] = max(pos[i], pos[i - 1] + 1)
-    for i in range(len(pos) - 1, -1, -1):  # inside: room left for the ones after it
-        pos[i] = min(pos[i], cells_to - (len(pos) - i))
-    return tuple(pos)
+SCALING_RULE = "compound-1.2-1.1"
 
 
 def _widened(arch: Architecture, up_to: int, max_params: int, num_classes: int,
@@ -95,7 +79,8 @@ def fit_to_budget(arch: Architecture, max_params: int, num_classes: int,
         if (cells, stem) in tried:
             continue
         tried.add((cells, stem))
-        cand = Architecture(Skeleton(stem, cells, _spread(skel.reductions, skel.cells, cells)), arch.cell)
+        reductions = tuple(r for r in skel.reductions if r < cells)
+        cand = Architecture(Skeleton(stem, cells, reductions), arch.cell)
         if parameter_count(cand, num_classes, input_shape) <= max_params:
             return _widened(cand, skel.stem, max_params, num_classes, input_shape)  # back up to its own width
         if cells == 1 and stem == 1:
