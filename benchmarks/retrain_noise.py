@@ -47,6 +47,7 @@ from suite import checked_data, finished_records, paired, record_data  # noqa: E
 
 from tanas_nni.core.config import from_dict  # noqa: E402
 from tanas_nni.core.records import atomic_write_json  # noqa: E402
+from tanas_nni.experiment.compare import METHODS, display_name  # noqa: E402
 from tanas_nni.pipeline import retrain  # noqa: E402
 from tanas_nni.models import build_network  # noqa: E402
 from tanas_nni.space import Architecture  # noqa: E402
@@ -137,6 +138,45 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|")  # an architecture's "stem…|…edges" inside a table cell
 
 
+def plot_runs(rows: list[dict], path: Path, title: str) -> None:
+    """Every run of every network, cell by cell: where a cell's single run fell among its network's other trainings."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = sorted({(r["target"], r["seed"]) for r in rows})
+    present = {r["method"] for r in rows}
+    # the registry's order, so each method has the suite plots' colour; a method it does not know (a plugin's) after
+    methods = [m for m in METHODS if m in present] + sorted(present - set(METHODS))
+    by = {(r["target"], r["seed"], r["method"]): r["errors"] for r in rows}
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.55 * len(cells) + 3), 4.8))
+    width = 0.7 / len(methods)
+    colours = plt.get_cmap("tab10")
+    for j, m in enumerate(methods):
+        c, label = colours(j % 10), display_name(m)
+        for i, cell in enumerate(cells):
+            errs = by.get((*cell, m))
+            if not errs:
+                continue
+            x = i - 0.35 + width * (j + 0.5)
+            ax.scatter([x] * (len(errs) - 1), errs[1:], s=14, facecolors="none", edgecolors=c, zorder=2)
+            ax.scatter([x], errs[:1], s=18, color=c, zorder=3, label=label)
+            label = None  # once per method
+            ax.hlines(statistics.mean(errs), x - width / 2, x + width / 2, color=c, lw=1.5, zorder=3)
+    ax.set_xticks(range(len(cells)))
+    ax.set_xticklabels([f"{t.split(':', 1)[-1]} s{s}" for t, s in cells], rotation=35, ha="right", fontsize=7)
+    ax.set_ylabel("test error (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.text(0.01, 0.01, "filled: the recorded run; hollow: the same network trained with other seeds; dash: the "
+             "network's mean", fontsize=7)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))  # room for the note under the cell labels
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def report(rows: list[dict], args, path: Path) -> None:
     methods = sorted({r["method"] for r in rows})
     ref = args.reference
@@ -151,6 +191,7 @@ def report(rows: list[dict], args, path: Path) -> None:
              f"Machine: {describe()}  ",
              f"Records: `{args.results}/{args.budget}`; each method's network trained {args.repeats} more time(s) with "
              f"the cell's recipe and data and other training seeds ({runs} runs per network with the record's own).",
+             "", f"![every run of every network, cell by cell]({path.stem}-runs.png)",
              "", "## Training noise", "",
              "The standard deviation of one network's test error over training seeds, pooled over the method's "
              "networks (square root of the mean per-network variance), and the mean range (max − min) per network.",
@@ -202,6 +243,8 @@ def report(rows: list[dict], args, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     path.with_suffix(".json").write_text(json.dumps({"sigma": sigma, "pooled": pooled, "rows": rows}, indent=1))
+    plot_runs(rows, path.parent / f"{path.stem}-runs.png",
+              f"Each searched or handcrafted network trained {runs} times (budget {args.budget})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -373,6 +373,8 @@ def test_retrain_noise_retrains_each_winner_with_other_training_seeds(sweep, dat
     assert len(seeds) == 2 and 0 not in seeds  # two new training seeds per cell, the same in both cells
     md = report.read_text()
     assert "## Training noise" in md and "| `fuse-task-aware` | 2 |" in md and "| `cnn5` | 2 |" in md
+    picture = tmp_path / f"{report.stem}-runs.png"  # every run of every network, linked from the report
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({picture.name})" in md
     assert "## `fuse-task-aware` against each method, paired cells" in md
     assert any(x.startswith("| `cnn5` | 2 | ") and "–" in x for x in md.splitlines())  # the paired row
     before = [p.stat().st_mtime_ns for p in stored]
@@ -428,11 +430,7 @@ def test_grow_solves_the_targets_in_order_adding_each_to_a_copy_of_the_dictionar
     dictionary holding the first as a base task; the suite's dictionary is left as it was; a rerun adds nothing."""
     tmp, rc, _ = sweep
     assert rc == 0
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        grow = _load_script("grow")
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+    grow = _load_script("grow")
     before = sorted(e.task for e in DictionaryStore.open(dictionary).entries())
     argv = ["--budget", "tiny", "--targets", ",".join(TARGETS), "--seeds", "0", "--results", str(tmp / "runs"),
             "--dictionary", str(dictionary), "--data-dir", str(data_dir), "--out", str(tmp_path)]
