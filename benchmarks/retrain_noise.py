@@ -43,7 +43,7 @@ from scipy.stats import norm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, slug  # noqa: E402
 
-from suite import checked_data, finished_records, paired, record_data  # noqa: E402  (the suite's records, stats)
+from suite import checked_data, finished_records, method_colour, paired, record_data  # noqa: E402  (the suite's)
 
 from tanas_nni.core.config import from_dict  # noqa: E402
 from tanas_nni.core.records import atomic_write_json  # noqa: E402
@@ -138,8 +138,12 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|")  # an architecture's "stem…|…edges" inside a table cell
 
 
-def plot_runs(rows: list[dict], path: Path, title: str) -> None:
-    """Every run of every network, cell by cell: where a cell's single run fell among its network's other trainings."""
+RUNS_PICTURE = "filled: the recorded run; hollow: the same network trained with other seeds"
+
+
+def plot_runs(rows: list[dict], path: Path, title: str) -> dict[str, list[tuple[float, float]]]:
+    """Every run of every network, cell by cell: where a cell's single run fell among its network's other trainings.
+    Returns the points drawn, (x, test error), per method, the recorded runs first."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,34 +151,37 @@ def plot_runs(rows: list[dict], path: Path, title: str) -> None:
 
     cells = sorted({(r["target"], r["seed"]) for r in rows})
     present = {r["method"] for r in rows}
-    # the registry's order, so each method has the suite plots' colour; a method it does not know (a plugin's) after
-    methods = [m for m in METHODS if m in present] + sorted(present - set(METHODS))
+    methods = [m for m in METHODS if m in present] + sorted(present - set(METHODS))  # a plugin's method after
     by = {(r["target"], r["seed"], r["method"]): r["errors"] for r in rows}
     fig, ax = plt.subplots(figsize=(max(7.0, 0.55 * len(cells) + 3), 4.8))
-    width = 0.7 / len(methods)
-    colours = plt.get_cmap("tab10")
+    width = 0.7 / max(1, len(methods))
+    drawn: dict[str, list[tuple[float, float]]] = {m: [] for m in methods}
     for j, m in enumerate(methods):
-        c, label = colours(j % 10), display_name(m)
+        c, label = method_colour(m), display_name(m)
         for i, cell in enumerate(cells):
             errs = by.get((*cell, m))
             if not errs:
                 continue
             x = i - 0.35 + width * (j + 0.5)
-            ax.scatter([x] * (len(errs) - 1), errs[1:], s=14, facecolors="none", edgecolors=c, zorder=2)
-            ax.scatter([x], errs[:1], s=18, color=c, zorder=3, label=label)
+            # each run a little apart, so that runs with equal errors do not hide each other
+            xs = [x + width * 0.5 * (k / max(1, len(errs) - 1) - 0.5) for k in range(len(errs))]
+            ax.scatter(xs[:1], errs[:1], s=18, color=c, zorder=3, label=label)
+            ax.scatter(xs[1:], errs[1:], s=14, facecolors="none", edgecolors=c, zorder=2)
             label = None  # once per method
             ax.hlines(statistics.mean(errs), x - width / 2, x + width / 2, color=c, lw=1.5, zorder=3)
+            drawn[m] += list(zip(xs, errs))
     ax.set_xticks(range(len(cells)))
     ax.set_xticklabels([f"{t.split(':', 1)[-1]} s{s}" for t, s in cells], rotation=35, ha="right", fontsize=7)
     ax.set_ylabel("test error (%)")
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.text(0.01, 0.01, "filled: the recorded run; hollow: the same network trained with other seeds; dash: the "
-             "network's mean", fontsize=7)
+    if methods:
+        ax.legend(fontsize=7)
+    fig.text(0.01, 0.01, RUNS_PICTURE + "; dash: the network's mean", fontsize=7)
     fig.tight_layout(rect=(0, 0.03, 1, 1))  # room for the note under the cell labels
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return drawn
 
 
 def report(rows: list[dict], args, path: Path) -> None:
@@ -191,7 +198,7 @@ def report(rows: list[dict], args, path: Path) -> None:
              f"Machine: {describe()}  ",
              f"Records: `{args.results}/{args.budget}`; each method's network trained {args.repeats} more time(s) with "
              f"the cell's recipe and data and other training seeds ({runs} runs per network with the record's own).",
-             "", f"![every run of every network, cell by cell]({path.stem}-runs.png)",
+             "", f"![every run of every network, cell by cell ({RUNS_PICTURE})]({path.stem}-runs.png)",
              "", "## Training noise", "",
              "The standard deviation of one network's test error over training seeds, pooled over the method's "
              "networks (square root of the mean per-network variance), and the mean range (max − min) per network.",

@@ -442,6 +442,15 @@ def _seconds(v: float | None) -> str:
 
 
 # --- plots ------------------------------------------------------------------------------------------------------------
+def method_colour(m: str):
+    """A method's colour in every plot of the suite and its studies: its place in the registry (tab10), so that a
+    method keeps its colour whichever others a plot shows; a method the registry does not know takes the last."""
+    import matplotlib
+
+    names = list(METHODS)
+    return matplotlib.colormaps["tab10"](names.index(m) % 10 if m in names else 9)
+
+
 def plot_errors(rows: list[dict], path: Path, title: str) -> None:
     import matplotlib
 
@@ -453,7 +462,6 @@ def plot_errors(rows: list[dict], path: Path, title: str) -> None:
     methods = [m for m in METHODS if any(r["method"] == m for r in ok)]
     fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(targets) + 3), 4.8))
     width = 0.8 / max(1, len(methods))
-    colours = plt.get_cmap("tab10")
     for j, m in enumerate(methods):
         xs, means, lo, hi = [], [], [], []
         for i, t in enumerate(targets):
@@ -461,14 +469,14 @@ def plot_errors(rows: list[dict], path: Path, title: str) -> None:
             if not errs:
                 continue
             x = i - 0.4 + width * (j + 0.5)
-            ax.scatter([x] * len(errs), errs, s=10, color=colours(j % 10), alpha=0.5, zorder=2)
+            ax.scatter([x] * len(errs), errs, s=10, color=method_colour(m), alpha=0.5, zorder=2)
             mean = sum(errs) / len(errs)
             xs.append(x)
             means.append(mean)
             lo.append(mean - min(errs))
             hi.append(max(errs) - mean)
         ax.errorbar(xs, means, yerr=[lo, hi], fmt="s" if m == TA else "o", ms=6 if m == TA else 4, capsize=2,
-                    color=colours(j % 10), label=display_name(m), zorder=3, lw=1)
+                    color=method_colour(m), label=display_name(m), zorder=3, lw=1)
     ax.set_xticks(range(len(targets)))
     ax.set_xticklabels([t.split(":", 1)[-1] for t in targets], rotation=20, ha="right")
     ax.set_ylabel("test error (%)")
@@ -488,13 +496,12 @@ def plot_cost(rows: list[dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.8))
-    colours = plt.get_cmap("tab10")
     ok = [r for r in rows if r["status"] == "ok"]
-    for j, s in enumerate(method_summary(rows)):
+    for s in method_summary(rows):
         if not s["cells"]:
             continue
         mine = [r for r in ok if r["method"] == s["method"]]
-        c = colours(j % 10)
+        c = method_colour(s["method"])
         ax.scatter([r["search_seconds"] for r in mine], [r["test_error"] for r in mine], s=10, color=c, alpha=0.35)
         ax.errorbar([s["search"]], [s["mean"]], yerr=[[s["half"] or 0.0], [s["half"] or 0.0]],
                     fmt="s" if s["method"] == TA else "o", ms=7, capsize=3, color=c, label=display_name(s["method"]))

@@ -397,6 +397,24 @@ def test_retrain_noise_retrains_each_winner_with_other_training_seeds(sweep, dat
         noise.main(argv + ["--repeats", "0"])
 
 
+def test_retrain_noise_picture_draws_every_run_of_every_network(tmp_path):
+    """The runs picture: every run drawn once, the recorded one first, equal runs apart; a method missing from a cell,
+    a network with one run, a method the registry does not know and no rows at all are drawn without error."""
+    noise = _load_script("retrain_noise")
+    rows = [{"target": "quickdraw:a-vs-rest", "seed": 0, "method": "cnn5", "errors": [5.0, 5.0, 4.0]},
+            {"target": "quickdraw:a-vs-rest", "seed": 0, "method": "fuse-task-aware", "errors": [3.0, 6.0, 5.0]},
+            {"target": "quickdraw:b-vs-rest", "seed": 1, "method": "fuse-task-aware", "errors": [2.5]},
+            {"target": "quickdraw:b-vs-rest", "seed": 1, "method": "a-plugin", "errors": [7.0, 8.0]}]
+    drawn = noise.plot_runs(rows, tmp_path / "runs.png", "t")
+    assert list(drawn) == ["fuse-task-aware", "cnn5", "a-plugin"]  # the registry's order, an unknown method last
+    assert [e for _, e in drawn["fuse-task-aware"]] == [3.0, 6.0, 5.0, 2.5]
+    assert [e for _, e in drawn["cnn5"]] == [5.0, 5.0, 4.0] and drawn["a-plugin"][0][0] > 1 - 0.5
+    xs = [x for x, _ in drawn["cnn5"]]
+    assert len(set(xs)) == 3 and max(xs) < 0.5  # the two 5.0 runs apart, all in the first cell
+    assert (tmp_path / "runs.png").read_bytes()[:4] == b"\x89PNG"
+    assert noise.plot_runs([], tmp_path / "none.png", "t") == {}
+
+
 def test_retrain_noise_power_of_one_suite_run(tmp_path):
     """The chance of a cell share in one run: exact Poisson-binomial tails, and the paired table on the runs' means."""
     noise = _load_script("retrain_noise")
