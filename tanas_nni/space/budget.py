@@ -1,12 +1,13 @@
-"""A parameter budget for candidates: shrink an architecture (its depth and width together) until its network fits.
+"""A parameter budget for candidates: shrink an architecture (its depth and width together) until its network fits,
+or grow one to spend the budget.
 
 Scaling keeps a neighbour's cell, so a task-aware pool under a budget still holds the neighbours' designs (smaller),
 instead of losing them to a filter. Shrinking drops cells from the end, and with them their reductions: a design's
 last, lowest-resolution stage is what goes first. Keeping every reduction instead (each at its relative depth, as
 growing places them) made more test errors outside the suite for both FUSE methods (one run, p ≈ 0.1:
-benchmarks/results/reductions-offsuite-2026-12-07-cpu2.md). The count is exact: the network is built and its parameters summed
-(building a small network takes milliseconds; a formula per operation would be a second place to keep in step with
-:mod:`.ops`).
+benchmarks/results/reductions-offsuite-2026-12-07-cpu2.md). The count is exact: the network is built and its
+parameters summed (building a small network takes milliseconds; a formula per operation would be a second place to
+keep in step with :mod:`.ops`).
 """
 from __future__ import annotations
 
