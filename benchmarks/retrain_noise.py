@@ -48,10 +48,10 @@ from suite import checked_data, finished_records, method_colour, paired, record_
 from tanas_nni.core.config import from_dict  # noqa: E402
 from tanas_nni.core.records import atomic_write_json  # noqa: E402
 from tanas_nni.experiment.compare import METHODS, display_name  # noqa: E402
+from tanas_nni.experiment.compare.methods import build_handcrafted  # noqa: E402
 from tanas_nni.pipeline import retrain  # noqa: E402
-from tanas_nni.models import build_network  # noqa: E402
 from tanas_nni.space import Architecture  # noqa: E402
-from tanas_nni.training import TrainConfig, derive_seed, fit, seeded_init  # noqa: E402
+from tanas_nni.training import TrainConfig, derive_seed, fit  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,10 +66,8 @@ def train(rec: dict, data, seed: int) -> dict:
     """The record's network trained from scratch as the suite trained it, with training seed ``seed``, tested once:
     a searched winner with the cell's retraining recipe, a handcrafted network with its own epochs."""
     recipe = from_dict(TrainConfig, rec["retrain"])
-    if rec["kind"] == "handcrafted":  # as compare's handcrafted methods build and train it
-        spec = dict(rec["architecture_json"])
-        with seeded_init(seed):
-            model = build_network(spec.pop("network"), data.num_classes, data.input_shape, **spec)
+    if rec["kind"] == "handcrafted":  # built as its method builds it, trained for the epochs its record ran
+        model = build_handcrafted(rec["architecture_json"], data, seed)
         return fit(model, data, replace(recipe, epochs=rec["budget"]["epochs"]), seed=seed, evaluate_test=True)
     return retrain(Architecture.from_dict(rec["architecture_json"]), data, recipe, seed=seed)[1]
 
@@ -106,7 +104,9 @@ def _repeat(rec: dict, k: int, store: Path, data_dir, cache: dict) -> dict:
 
 
 def _poisson_binomial_at_least(ps: list[float], k: int) -> float:
-    """P(at least k successes) for independent trials with success probabilities ps."""
+    """P(at least k successes) for independent trials with success probabilities ps.
+
+    Why not ``scipy.stats.poisson_binom``: it needs SciPy 1.15, and the package supports SciPy from 1.8."""
     dist = [1.0]
     for p in ps:
         nxt = [0.0] * (len(dist) + 1)

@@ -373,18 +373,27 @@ def _random_one_shot(ctx: Context) -> Outcome:
 
 
 # --- handcrafted networks -------------------------------------------------------------------------------------------
+def build_handcrafted(spec: dict, data, seed: int) -> torch.nn.Module:
+    """A handcrafted network as its method builds it, initialised from ``seed``. ``spec`` is a record's
+    ``architecture_json``: ``{"network": name, **build options}`` (the stem's stride for the ResNets and DenseNet)."""
+    options = {k: v for k, v in spec.items() if k != "network"}
+    name = spec["network"]
+    with seeded_init(seed):
+        model = build_network(name, data.num_classes, data.input_shape, **options)
+    try:  # a stem stride too large for the input fails deep inside torch; say what to change instead
+        with torch.no_grad():
+            model.eval()(torch.zeros(2, *data.input_shape))
+    except RuntimeError as e:
+        raise TanasError(f"methods.{name}.stem_stride: {options.get('stem_stride')} is too large for "
+                         f"{tuple(data.input_shape)} inputs ({str(e).splitlines()[0]}); use 1 or 2") from None
+    return model
+
+
 def _handcrafted(name: str) -> MethodFn:
     def run(ctx: Context) -> Outcome:
         b = ctx.method_budget
         kwargs = {} if name == "cnn5" else {"stem_stride": b.stem_stride}
-        with seeded_init(ctx.cfg.seed):
-            model = build_network(name, ctx.data.num_classes, ctx.data.input_shape, **kwargs)
-        try:  # a stem stride too large for the input fails deep inside torch; say what to change instead
-            with torch.no_grad():
-                model.eval()(torch.zeros(2, *ctx.data.input_shape))
-        except RuntimeError as e:
-            raise TanasError(f"methods.{name}.stem_stride: {b.stem_stride} is too large for "
-                             f"{tuple(ctx.data.input_shape)} inputs ({str(e).splitlines()[0]}); use 1 or 2") from None
+        model = build_handcrafted({"network": name, **kwargs}, ctx.data, ctx.cfg.seed)
         recipe = TrainConfig(**{**asdict(ctx.budget.retrain), "epochs": b.epochs or ctx.budget.retrain.epochs})
 
         def on_epoch(epoch: int, row: dict) -> None:
