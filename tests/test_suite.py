@@ -442,6 +442,38 @@ def test_retrain_noise_power_of_one_suite_run(tmp_path):
     assert "`stem8 \\| 0>1:skip`" in md  # the architecture's bar escaped inside the table
 
 
+def test_retrain_noise_chance_of_every_bar_at_once(tmp_path):
+    """Against several methods: the model's joint chance (the reference's run shared by its comparisons) and the sets
+    of runs that clear every bar; with one other method the joint chance is that method's own tail."""
+    noise = _load_script("retrain_noise")
+    cells = [("quickdraw:a-vs-rest", s) for s in range(5)]
+    far = {c: [1.0, 1.0] for c in cells}
+    assert noise.chance_all_bars({"ref": far, "x": {c: [50.0] for c in cells}}, "ref", 1.0, 0.6) == 1.0
+    assert noise.chance_all_bars({"ref": {c: [50.0] for c in cells}, "x": far}, "ref", 1.0, 0.6) == 0.0
+    same = {c: [5.0] for c in cells}  # equal means: each cell a fair coin, 3 of 5 needed
+    one = noise.chance_all_bars({"ref": same, "x": dict(same)}, "ref", 1.0, 0.6, draws=200_000)
+    assert one == pytest.approx(noise._poisson_binomial_at_least([0.5] * 5, 3), abs=0.005)
+    # two such methods: the shared reference draw makes both bars likelier together than independent ones would
+    two = noise.chance_all_bars({"ref": same, "x": dict(same), "y": dict(same)}, "ref", 1.0, 0.6, draws=200_000)
+    assert one ** 2 + 0.02 < two < one
+    assert two == noise.chance_all_bars({"ref": same, "x": dict(same), "y": dict(same)}, "ref", 1.0, 0.6,
+                                        draws=200_000)  # seeded
+    # a method missing from a cell is judged on the cells it has
+    assert noise.chance_all_bars({"ref": far, "x": {cells[0]: [50.0]}}, "ref", 1.0, 0.6) == 1.0
+    # the report: set 1 clears the bar against both, set 2 against neither
+    rows = [{"target": t, "seed": s, "method": m, "architecture": "a", "test_size": 100, "wrong": w,
+             "errors": [float(x) for x in w]}
+            for (t, s) in cells for m, w in (("ref", [3, 9]), ("x", [6, 6]), ("y", [7, 5]))]
+
+    class Args:
+        budget, results, repeats, reference, bar = "tiny", "runs", 1, "ref", 0.6
+    noise.report(rows, Args, tmp_path / "r.md")
+    md = (tmp_path / "r.md").read_text()
+    assert "Against every method at once: 1 of 2 sets of runs" in md and "(those that do: 1;" in md
+    noise.report([r for r in rows if r["method"] != "y"], Args, tmp_path / "two.md")
+    assert "at once" not in (tmp_path / "two.md").read_text()  # one comparison: the table says it all
+
+
 def test_grow_solves_the_targets_in_order_adding_each_to_a_copy_of_the_dictionary(sweep, dictionary, data_dir,
                                                                                   tmp_path):
     """benchmarks/grow.py: the first target sees the fixed dictionary (its result is the suite's), the second one a
