@@ -60,10 +60,10 @@ from tanas_nni.training import TrainConfig, derive_seed, fit  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _records(results: Path, methods: list[str]) -> list[dict]:
+def _records(results: Path, methods: list[str], seeds: set[int] | None = None) -> list[dict]:
     return [rec for rec in finished_records(results, methods)
             if rec.get("kind") in ("searched", "handcrafted") and rec.get("architecture_json")
-            and rec.get("test_acc") is not None]
+            and rec.get("test_acc") is not None and (seeds is None or rec["seed"] in seeds)]
 
 
 def train(rec: dict, data, seed: int) -> dict:
@@ -304,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference", default="fuse-task-aware", help="the method compared with each other one")
     p.add_argument("--repeats", type=int, default=2, help="retrainings per winner besides the record's own")
     p.add_argument("--bar", type=float, default=0.6, help="the share of paired cells the reference should win")
+    p.add_argument("--seeds", default=None,
+                   help="only the cells of these seeds, comma-separated (default: every seed the records have)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
@@ -315,9 +317,15 @@ def main(argv: list[str] | None = None) -> int:
     methods = args.methods.split(",")
     if args.reference not in methods:
         raise SystemExit(f"--reference: {args.reference} is not one of --methods ({args.methods}); add it")
-    recs = _records(results, methods)
+    try:
+        seeds = None if args.seeds is None else {int(s) for s in args.seeds.split(",")}
+    except ValueError:
+        raise SystemExit(f"--seeds: {args.seeds!r} is not a comma-separated list of integers (e.g. 0,1)") from None
+    recs = _records(results, methods, seeds)
     if not recs:
-        raise SystemExit(f"{results}: no finished record of {args.methods} with an architecture; run the suite first")
+        raise SystemExit(f"{results}: no finished record of {args.methods}"
+                         f"{'' if seeds is None else f' at seeds {args.seeds}'} with an architecture; "
+                         "run the suite first")
     store, cache, rows = results / "retrain-noise", {}, []
     for i, rec in enumerate(recs, 1):
         size = rec["split_sizes"]["test"]

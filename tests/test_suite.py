@@ -395,6 +395,12 @@ def test_retrain_noise_retrains_each_winner_with_other_training_seeds(sweep, dat
         noise.main(argv + ["--reference", "darts"])
     with pytest.raises(SystemExit, match="--repeats: 0; give at least 1"):
         noise.main(argv + ["--repeats", "0"])
+    assert noise.main(argv + ["--seeds", "0"]) == 0  # the sweep's one seed: every record, nothing trained
+    assert [p.stat().st_mtime_ns for p in stored[1:]] == before[1:]
+    with pytest.raises(SystemExit, match="no finished record of fuse-task-aware,cnn5 at seeds 5 "):
+        noise.main(argv + ["--seeds", "5"])  # the sweep ran seed 0 only
+    with pytest.raises(SystemExit, match="--seeds: 'a' is not a comma-separated list of integers"):
+        noise.main(argv + ["--seeds", "a"])
 
 
 def test_retrain_noise_picture_draws_every_run_of_every_network(tmp_path):
