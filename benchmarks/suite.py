@@ -52,6 +52,8 @@ from tanas_nni.experiment.compare import (METHODS, CompareConfig, check_method, 
 from tanas_nni.strategy.fuse.config import halving_sizes  # noqa: E402
 
 TA = "fuse-task-aware"
+PAIRED_BAR_METHODS = ("fuse-standard", "darts", "random", "random-one-shot")
+"""The methods TA-NAS must beat on at least 60 % of paired cells (docs/targets.md)."""
 DEFAULT_CONFIG = HERE / "suite.yml"
 DEFAULT_OUT = HERE / "results"
 MIN_WILCOXON = 6  # untied pairs below which the two-sided signed-rank test cannot reach p < 0.05 (2 / 2**5 = 0.0625)
@@ -649,7 +651,7 @@ def bars(cfg: SuiteConfig, rows: list[dict], summary: list[dict], pairs: list[di
                          f"{ta['mean'] - best['mean']:.2f} points lower ({best['mean']:.2f} % against "
                          f"{ta['mean']:.2f} %).")
     for p in pairs:
-        if p["method"] not in ("fuse-standard", "darts", "random", "random-one-shot") or not p["cells"]:
+        if p["method"] not in PAIRED_BAR_METHODS or not p["cells"]:
             continue
         frac = p["wins"] / p["cells"]
         need = math.ceil(0.6 * p["cells"] - 1e-9)

@@ -434,7 +434,7 @@ def test_retrain_noise_power_of_one_suite_run(tmp_path):
             for m, ws in nets.items() for i, w in enumerate(ws)]
 
     class Args:
-        budget, results, repeats, reference, bar = "tiny", "runs", 2, "ref", 0.6
+        budget, results, repeats, reference, bar, bar_methods = "tiny", "runs", 2, "ref", 0.6, "other,darts"
     out = tmp_path / "r.md"
     noise.report(rows, Args, out)
     md = out.read_text()
@@ -466,16 +466,18 @@ def test_retrain_noise_chance_of_every_bar_at_once(tmp_path):
                                         draws=200_000)  # seeded
     # a method missing from a cell is judged on the cells it has
     assert noise.chance_all_bars({"ref": far, "x": {cells[0]: [50.0]}}, "ref", 1.0, 0.6) == 1.0
-    # the report: set 1 clears the bar against both, set 2 against neither
+    # the report: set 1 clears the bar against x and y, set 2 against neither; "cnn" beats the reference in every
+    # run but has no paired bar, and "w" shares no cell with it
     rows = [{"target": t, "seed": s, "method": m, "architecture": "a", "test_size": 100, "wrong": w,
              "errors": [float(x) for x in w]}
-            for (t, s) in cells for m, w in (("ref", [3, 9]), ("x", [6, 6]), ("y", [7, 5]))]
+            for (t, s) in cells for m, w in (("ref", [3, 9]), ("x", [6, 6]), ("y", [7, 5]), ("cnn", [1, 1]))]
+    rows.append({**rows[0], "target": "quickdraw:b-vs-rest", "method": "w"})
 
     class Args:
-        budget, results, repeats, reference, bar = "tiny", "runs", 1, "ref", 0.6
+        budget, results, repeats, reference, bar, bar_methods = "tiny", "runs", 1, "ref", 0.6, "x,y,w,cnn2"
     noise.report(rows, Args, tmp_path / "r.md")
     md = (tmp_path / "r.md").read_text()
-    assert "Against every method at once: 1 of 2 sets of runs" in md and "(those that do: 1;" in md
+    assert "Every paired bar at once (`x`, `y`): 1 of 2 sets of runs" in md and "(those that do: 1;" in md
     noise.report([r for r in rows if r["method"] != "y"], Args, tmp_path / "two.md")
     assert "at once" not in (tmp_path / "two.md").read_text()  # one comparison: the table says it all
 
