@@ -47,7 +47,8 @@ from scipy.stats import norm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, slug  # noqa: E402
 
-from suite import PAIRED_BAR_METHODS, checked_data, finished_records, method_colour, paired, record_data  # noqa: E402  (the suite's)
+from suite import (PAIRED_BAR_METHODS, PAIRED_BAR_SHARE, checked_data, finished_records,  # noqa: E402  (the suite's)
+                   method_colour, paired, record_data, wins_needed)
 
 from tanas_nni.core.config import from_dict  # noqa: E402
 from tanas_nni.core.records import atomic_write_json  # noqa: E402
@@ -144,7 +145,7 @@ def chance_all_bars(errs: dict[str, dict], ref: str, sigma: float, bar: float, d
             continue
         other = np.array([statistics.mean(errs[m][cells[i]]) for i in idx])
         run = other + rng.normal(0.0, sigma, (draws, len(idx)))
-        ok &= (ref_run[:, idx] < run).sum(axis=1) >= math.ceil(bar * len(idx) - 1e-9)
+        ok &= (ref_run[:, idx] < run).sum(axis=1) >= wins_needed(len(idx), bar)
     return float(ok.mean())
 
 
@@ -266,7 +267,7 @@ def report(rows: list[dict], args, path: Path) -> None:
                 continue
             d = [statistics.mean(errs[ref][c]) - statistics.mean(errs[m][c]) for c in cells]
             ps = [float(norm.cdf(-x / (sigma * math.sqrt(2)))) for x in d]
-            need = math.ceil(args.bar * len(cells) - 1e-9)
+            need = wins_needed(len(cells), args.bar)
             per_run = [paired(_view(rows, slice(k, k + 1)), m, base=ref)["wins"] for k in range(runs)]
             wins[m], needs[m] = per_run, need
             lines.append(f"| `{m}` | {len(cells)} | {_wtl(paired(_view(rows, slice(0, 1)), m, base=ref))} | "
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default="fuse-task-aware,fuse-standard")
     p.add_argument("--reference", default="fuse-task-aware", help="the method compared with each other one")
     p.add_argument("--repeats", type=int, default=2, help="retrainings per winner besides the record's own")
-    p.add_argument("--bar", type=float, default=0.6, help="the share of paired cells the reference should win")
+    p.add_argument("--bar", type=float, default=PAIRED_BAR_SHARE, help="the share of paired cells the reference should win")
     p.add_argument("--bar-methods", default=",".join(PAIRED_BAR_METHODS),
                    help="the methods the bar is counted against, for the every-bar-at-once line (default: the "
                         "suite's)")
